@@ -1,0 +1,150 @@
+"""Anomaly groups, dimension contributions and related measures (L4M's shapes).
+
+A group holds the anomalies of one measure in one interval, extended while the next
+interval of that measure is anomalous too. Its dimension contributions say, per
+dimension, which share (0–100, summing to 100) of the group's deviation each value
+accounts for. Groups of different measures that overlap in time and share a
+dimension combination are related (views and revenue falling together).
+"""
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections import defaultdict
+
+import pandas as pd
+
+GROUP_NAMESPACE = uuid.UUID("5b0c3e1e-4f6e-4f43-9a55-6c4d6d0d4c11")
+
+
+def time_series_id(dimension_values: tuple[str, ...]) -> str:
+    """Stable hex id of a dimension combination (shared by all its measures)."""
+    return hashlib.sha1("\x1f".join(dimension_values).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def iso_utc(epoch_seconds: int) -> str:
+    return pd.Timestamp(int(epoch_seconds), unit="s", tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def contributions(dimensions: list[str], combos: list[tuple], deviation) -> list[dict]:
+    """L4M DimensionContributionList: per dimension, each value's share of the deviation.
+
+    ``combos`` are the anomalous metrics' dimension values, ``deviation`` their absolute
+    deviations from the expected value (equal shares when all deviations are zero).
+    """
+    weights = [float(d) for d in deviation]
+    if not sum(weights) > 0:
+        weights = [1.0] * len(combos)
+    total = sum(weights)
+    out = []
+    for i, name in enumerate(dimensions):
+        shares: dict[str, float] = defaultdict(float)
+        for combo, w in zip(combos, weights):
+            shares[combo[i]] += w
+        ranked = sorted(shares.items(), key=lambda kv: -kv[1])
+        out.append({"DimensionName": name, "DimensionValueContributionList": [
+            {"DimensionValue": v, "ContributionScore": round(100.0 * w / total, 2)}
+            for v, w in ranked]})
+    return out
+
+
+class GroupTracker:
+    """Open groups per measure, carried across intervals (JSON-serialisable state)."""
+
+    def __init__(self, detector_name: str, state: dict | None = None):
+        self.detector_name = detector_name
+        self.open: dict[str, dict] = (state or {}).get("open", {})
+
+    def to_state(self) -> dict:
+        return {"open": self.open}
+
+    def update(self, number: int, epoch: int, measure: str, members: list[tuple]) -> dict:
+        """Add one interval's anomalies of ``measure`` and return the group as it stands.
+
+        ``members``: (series, combo, value, deviation, severity) per anomalous metric.
+        """
+        group = self.open.get(measure)
+        if group is None or group["end"] != number - 1:
+            gid = str(uuid.uuid5(GROUP_NAMESPACE, f"{self.detector_name}/{measure}/{number}"))
+            group = {"id": gid, "measure": measure, "start": number, "start_epoch": epoch,
+                     "end": number, "end_epoch": epoch, "score": 0.0, "series": {}}
+            self.open[measure] = group
+        group["end"], group["end_epoch"] = number, epoch
+        for series, combo, value, deviation, sev in members:
+            group["score"] = max(group["score"], float(sev))
+            entry = group["series"].setdefault(str(series), {
+                "combo": list(combo), "epochs": [], "values": [], "deviation": 0.0,
+                "severity": 0.0})
+            entry["epochs"].append(epoch)
+            entry["values"].append(float(value))
+            entry["deviation"] += float(deviation)
+            entry["severity"] = max(entry["severity"], float(sev))
+        return group
+
+    def close_idle(self, number: int) -> None:
+        """Close groups of measures that were not anomalous at ``number``."""
+        for measure in [m for m, g in self.open.items() if g["end"] < number]:
+            del self.open[measure]
+
+
+def describe_group(group: dict, dimensions: list[str], related: list[dict]) -> dict:
+    """GetAnomalyGroup response + ListAnomalyGroupTimeSeries response for one group."""
+    series = list(group["series"].values())
+    combos = [tuple(s["combo"]) for s in series]
+    deviation = [s["deviation"] for s in series]
+    timestamps = sorted({e for s in series for e in s["epochs"]})
+    position = {e: i for i, e in enumerate(timestamps)}
+    time_series = []
+    for s in series:
+        values: list[float | None] = [None] * len(timestamps)
+        for e, v in zip(s["epochs"], s["values"]):
+            values[position[e]] = v
+        time_series.append({
+            "TimeSeriesId": time_series_id(tuple(s["combo"])),
+            "DimensionList": [{"DimensionName": d, "DimensionValue": str(v)}
+                              for d, v in zip(dimensions, s["combo"])],
+            "MetricValueList": values})
+    return {
+        "AnomalyGroup": {
+            "StartTime": iso_utc(group["start_epoch"]),
+            "EndTime": iso_utc(group["end_epoch"]),
+            "AnomalyGroupId": group["id"],
+            "AnomalyGroupScore": round(group["score"], 2),
+            "PrimaryMetricName": group["measure"],
+            "MetricLevelImpactList": [{
+                "MetricName": group["measure"],
+                "NumTimeSeries": len(series),
+                "ContributionMatrix": {"DimensionContributionList": contributions(
+                    dimensions, combos, deviation)},
+            }],
+        },
+        "InterMetricImpactList": related,
+        "AnomalyGroupTimeSeries": {
+            "AnomalyGroupId": group["id"],
+            "MetricName": group["measure"],
+            "TimestampList": [iso_utc(e) for e in timestamps],
+            "TimeSeriesList": time_series,
+        },
+    }
+
+
+def related_groups(groups: dict[str, dict]) -> dict[str, list[dict]]:
+    """InterMetricImpactList per measure among groups open at the same interval.
+
+    A group that started earlier is the cause of the other; the percentage is the
+    share of this group's combinations that are anomalous in the other measure too.
+    """
+    combos = {m: {tuple(s["combo"]) for s in g["series"].values()} for m, g in groups.items()}
+    out: dict[str, list[dict]] = defaultdict(list)
+    for m, g in groups.items():
+        for other, og in groups.items():
+            shared = combos[m] & combos[other]
+            if other == m or not shared:
+                continue
+            cause = og["start"] < g["start"]
+            out[m].append({
+                "MetricName": other, "AnomalyGroupId": og["id"],
+                "RelationshipType": ("CAUSE_OF_INPUT_ANOMALY_GROUP" if cause
+                                     else "EFFECT_OF_INPUT_ANOMALY_GROUP"),
+                "ContributionPercentage": round(100.0 * len(shared) / len(combos[m]), 2)})
+    return out

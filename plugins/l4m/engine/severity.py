@@ -1,0 +1,41 @@
+"""From robust z-scores to L4M's 0–100 severity.
+
+Severity grows with surprise (|z| past the threshold) and with breadth: when many
+metrics of one measure deviate in the same interval, each of them is more severe
+("a 10 % drop for 100 stores can be more severe than 15 % for one").
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .params import ModelParams
+
+
+def breadth_factor(z: np.ndarray, measure_of: np.ndarray, n_measures: int,
+                   prm: ModelParams) -> np.ndarray:
+    """Per (interval, metric): 1 + gain * log2(number of anomalous metrics of its measure)."""
+    hit = np.abs(np.nan_to_num(z)) > prm.z_threshold
+    counts = np.zeros((z.shape[0], n_measures))
+    for m in range(n_measures):
+        counts[:, m] = hit[:, measure_of == m].sum(axis=1)
+    per_metric = counts[:, measure_of]
+    return 1.0 + prm.breadth_gain * np.log2(np.maximum(per_metric, 1.0))
+
+
+def severity(z: np.ndarray, breadth: np.ndarray, damping: np.ndarray,
+             prm: ModelParams) -> np.ndarray:
+    """Severity 0–100; 0 for normal or unscored points (NaN z)."""
+    excess = np.abs(np.nan_to_num(z)) * breadth - prm.z_threshold
+    sev = 100.0 * (1.0 - np.exp(-np.maximum(excess, 0.0) * np.log(2.0) / prm.z_half))
+    return np.round(sev * damping, 2)
+
+
+def feedback_damping(z: np.ndarray, fb_level: np.ndarray, fb_sign: np.ndarray,
+                     prm: ModelParams) -> np.ndarray:
+    """Damp deviations like one a user marked "not an anomaly" on the same metric.
+
+    Alike = same direction and at most 1.5x the |z| of the marked deviation.
+    """
+    zz = np.nan_to_num(z)
+    alike = (fb_sign != 0) & (np.sign(zz) == fb_sign) & (np.abs(zz) <= 1.5 * fb_level)
+    return np.where(alike, prm.feedback_damping, 1.0)

@@ -1,0 +1,142 @@
+"""Write detection results in the seed's S3 layout, one file per interval and table.
+
+Under the output root:
+
+* ``anomalyResults/metricValueAnomalyScore/<yyyyMMdd>_<HHmmss>_metricValueAnomalyScore.csv``
+  ``key,Timestamp,<dimensions>,<m>AnomalyMetricValue,<m>GroupScore…`` (SEED-SYSTEM §4)
+* ``anomalyResults/dimensionContributions/<stamp>_dimensionContributions.csv``
+  ``Timestamp,metricName,dimensionName,dimensionValue,valueContribution``
+* ``anomalyGroups/<stamp>_anomalyGroups.jsonl``: groups touched by the interval, each a
+  GetAnomalyGroup response plus ``InterMetricImpactList`` and its time series in the
+  ListAnomalyGroupTimeSeries shape.
+
+File names use the interval start in UTC; ``Timestamp`` columns use the detector's
+timezone, formatted ``yyyy-MM-dd HH:mm:ss`` so they join the live data. ``<m>GroupScore``
+is the severity of that metric within its group (the group's own score is in the
+group file). Files are written whole and atomically: a rerun of an interval rewrites
+the same bytes, and no file is ever read, modified and written back.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from ..engine.detector import IntervalResult
+from .atomic import write_bytes_atomic
+
+SCORE_DIR = "anomalyResults/metricValueAnomalyScore"
+CONTRIB_DIR = "anomalyResults/dimensionContributions"
+GROUP_DIR = "anomalyGroups"
+TS_FORMAT = "%Y-%m-%d %H:%M:%S"
+CONTRIB_HEADER = ["Timestamp", "metricName", "dimensionName", "dimensionValue", "valueContribution"]
+
+
+def local_time(epoch: int, timezone: str) -> pd.Timestamp:
+    return pd.Timestamp(epoch, unit="s", tz="UTC").tz_convert(timezone)
+
+
+def file_stamp(epoch: int) -> str:
+    return pd.Timestamp(epoch, unit="s", tz="UTC").strftime("%Y%m%d_%H%M%S")
+
+
+def score_header(measures: list[str], dimensions: list[str]) -> list[str]:
+    cols = ["key", "Timestamp", *dimensions]
+    for m in measures:
+        cols += [f"{m}AnomalyMetricValue", f"{m}GroupScore"]
+    return cols
+
+
+def score_rows(result: IntervalResult, measures: list[str], dimensions: list[str],
+               timezone: str, sensitivity: float) -> list[list]:
+    """metricValueAnomalyScore rows of one interval: one per anomalous dimension combination."""
+    a = result.anomalies
+    if a.empty:
+        return []
+    keep = (a["severity"] >= sensitivity).to_numpy()
+    if not keep.any():
+        return []
+    stamp = local_time(result.epoch, timezone).strftime(TS_FORMAT)
+    position = {m: 3 + len(dimensions) + 2 * i for i, m in enumerate(measures)}
+    combos = zip(*(a[d].astype(str).tolist() for d in dimensions)) if dimensions \
+        else [()] * len(a)
+    rows: dict[tuple, list] = {}
+    for combo, measure, value, sev, k in zip(combos, a["measure"].tolist(), a["value"].tolist(),
+                                            a["severity"].tolist(), keep):
+        if not k:
+            continue
+        row = rows.get(combo)
+        if row is None:
+            row = rows[combo] = ["_".join((stamp, *combo)), stamp, *combo] + [""] * 2 * len(measures)
+        row[position[measure] - 1: position[measure] + 1] = [_number(value), _number(sev)]
+    return [rows[c] for c in sorted(rows)]
+
+
+def contribution_rows(result: IntervalResult, timezone: str, sensitivity: float) -> list[list]:
+    """dimensionContributions rows of one interval (measures with an anomaly ≥ sensitivity)."""
+    a = result.anomalies
+    keep = set(a.loc[a["severity"] >= sensitivity, "measure"]) if not a.empty else set()
+    stamp = local_time(result.epoch, timezone).strftime(TS_FORMAT)
+    return [[stamp, m, d, v, _number(c)] for m, d, v, c in result.contributions if m in keep]
+
+
+def write_interval(root: Path, result: IntervalResult, *, measures: list[str],
+                   dimensions: list[str], timezone: str, sensitivity: float = 0.0) -> list[Path]:
+    """Write the interval's files (none when it has no anomaly ≥ sensitivity)."""
+    root = Path(root)
+    rows = score_rows(result, measures, dimensions, timezone, sensitivity)
+    if not rows:
+        return []
+    stamp = file_stamp(result.epoch)
+    written = [
+        _write_csv(root / SCORE_DIR / f"{stamp}_metricValueAnomalyScore.csv",
+                   score_header(measures, dimensions), rows),
+        _write_csv(root / CONTRIB_DIR / f"{stamp}_dimensionContributions.csv", CONTRIB_HEADER,
+                   contribution_rows(result, timezone, sensitivity)),
+    ]
+    groups = [g for g in result.groups if g["AnomalyGroup"]["AnomalyGroupScore"] >= sensitivity]
+    path = root / GROUP_DIR / f"{stamp}_anomalyGroups.jsonl"
+    write_bytes_atomic(path, "".join(json.dumps(g, sort_keys=True) + "\n" for g in groups).encode())
+    written.append(path)
+    return written
+
+
+def consolidate_groups(root: Path) -> Path:
+    """Write ``anomalyGroups.jsonl``: the last state of every group, ordered by start time."""
+    latest: dict[str, dict] = {}
+    for path in sorted((Path(root) / GROUP_DIR).glob("*_anomalyGroups.jsonl")):
+        for line in path.read_text().splitlines():
+            group = json.loads(line)
+            latest[group["AnomalyGroup"]["AnomalyGroupId"]] = group
+    ordered = sorted(latest.values(), key=lambda g: (g["AnomalyGroup"]["StartTime"],
+                                                     g["AnomalyGroup"]["PrimaryMetricName"]))
+    out = Path(root) / "anomalyGroups.jsonl"
+    write_bytes_atomic(out, "".join(json.dumps(g, sort_keys=True) + "\n" for g in ordered).encode())
+    return out
+
+
+def scores_frame(result: IntervalResult, dimensions: list[str], timezone: str) -> pd.DataFrame:
+    """Every scored point of an interval: timestamp,metric,<dims>,value,expected,lower,upper,severity."""
+    s = result.scores
+    out = s[dimensions].astype(str)
+    out.insert(0, "metric", s["measure"].to_numpy())
+    out.insert(0, "timestamp", local_time(result.epoch, timezone).strftime(TS_FORMAT))
+    for c in ("value", "expected", "lower", "upper", "severity"):
+        out[c] = s[c].to_numpy()
+    return out
+
+
+def _number(value: float) -> str:
+    return f"{value:.10g}"
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    write_bytes_atomic(path, buf.getvalue().encode("utf-8"))
+    return path

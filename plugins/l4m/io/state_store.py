@@ -1,0 +1,64 @@
+"""Persist a detector (model arrays, metric keys, open groups) in a local folder.
+
+``model.npz`` holds the arrays uncompressed (loading and saving 100,000 metrics takes
+a fraction of a second); ``keys.csv`` the metric keys; ``detector.json`` everything
+else and is written last, so a folder with a ``detector.json`` is always complete.
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..engine.calendar import Calendar
+from ..engine.detector import Detector
+from ..engine.groups import GroupTracker
+from ..engine.model import STATE_ARRAYS, ModelState
+from ..engine.params import ModelParams
+from .atomic import write_bytes_atomic, write_text_atomic
+
+FORMAT_VERSION = 1
+
+
+def save_detector(detector: Detector, folder: Path) -> None:
+    folder = Path(folder)
+    buf = io.BytesIO()
+    np.savez(buf, **detector.state.arrays())
+    write_bytes_atomic(folder / "model.npz", buf.getvalue())
+    write_text_atomic(folder / "keys.csv", detector.keys.to_csv(index=False))
+    meta = {
+        "format": FORMAT_VERSION,
+        "name": detector.name,
+        "measures": detector.measures,
+        "dimensions": detector.dimensions,
+        "interval_seconds": detector.calendar.interval_seconds,
+        "utc_offset_seconds": detector.calendar.utc_offset_seconds,
+        "params": dataclasses.asdict(detector.params),
+        "last_interval": detector.state.last_interval,
+        "last_day": detector.state.last_day,
+        "groups": detector.tracker.to_state(),
+    }
+    write_text_atomic(folder / "detector.json", json.dumps(meta, indent=1, sort_keys=True))
+
+
+def load_detector(folder: Path) -> Detector:
+    folder = Path(folder)
+    meta = json.loads((folder / "detector.json").read_text())
+    if meta.get("format") != FORMAT_VERSION:
+        raise ValueError(f"{folder}: unsupported detector state format {meta.get('format')!r}")
+    calendar = Calendar(meta["interval_seconds"], meta["utc_offset_seconds"])
+    params = ModelParams(**meta["params"])
+    dims = meta["dimensions"]
+    keys = pd.read_csv(folder / "keys.csv", dtype=str, keep_default_na=False)
+    state = ModelState.empty(calendar, params, 0)
+    with np.load(folder / "model.npz", allow_pickle=False) as arrays:
+        for name in STATE_ARRAYS:
+            setattr(state, name, arrays[name])
+    state.last_interval, state.last_day = meta["last_interval"], meta["last_day"]
+    return Detector(name=meta["name"], measures=[tuple(m) for m in meta["measures"]],
+                    dimensions=dims, calendar=calendar, params=params, state=state,
+                    keys=keys.astype(object), tracker=GroupTracker(meta["name"], meta["groups"]))
