@@ -5,13 +5,14 @@ import csv
 import gzip
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-
 from l4m.io import (
     DataQuality,
     InputError,
@@ -202,8 +203,12 @@ def test_file_not_found(tmp_path):
 
 
 def test_undecodable_gzip(tmp_path):
-    data = gzip.compress((HEADER + "\npc_web,us,2021-01-01 00:00:00,1,2\n" * 5000).encode())
-    truncated = write(tmp_path / "cut.csv.gz", data[: len(data) // 2])
+    numbers = np.random.default_rng(0).random(40_000)  # incompressible: the cut lands
+    body = HEADER + "\n" + "".join(  # well after the first 64 KiB checked on opening
+        f"pc_web,us,2021-01-01 00:00:00,{x!r},1\n" for x in numbers
+    )
+    data = gzip.compress(body.encode())
+    truncated = write(tmp_path / "cut.csv.gz", data[: len(data) * 3 // 4])
     with pytest.raises(InputError, match="undecodable gzip") as info:
         read_records([truncated], SPEC)
     assert truncated in str(info.value)
@@ -336,6 +341,37 @@ def test_ragged_rows_blank_lines_and_multiline_values(tmp_path, chunked):
     assert result.quarantine[0].value == "pc_web,us,2021-01-01 01:00:00,2"
     assert result.records["revenue"].tolist() == [1.0, 3.0, 5.0, 6.0, 8.0]
     assert counts(result) == (8, 3, 1, 0)
+
+
+def test_too_many_fields_in_first_row_and_quoted_line_ends(tmp_path, chunked):
+    path = write(
+        tmp_path / "first.csv",
+        f"{HEADER},note\n"  # 1
+        "pc_web,us,2021-01-01 00:00:00,1,1,a,EXTRA\n"  # 2: too many, first row
+        'pc_web,us,2021-01-01 01:00:00,2,2,"multi\r\nline"\n'  # 3-4
+        "pc_web,us,2021-01-01 02:00:00,3,3,b,EXTRA\n"  # 5: too many
+        "pc_web,us,2021-01-01 03:00:00,x,4,c\n"  # 6: bad views
+        'pc_web,us,2021-01-01 04:00:00,5,5,"a\n\nb"\n'  # 7-9
+        "pc_web,us,2021-01-01 05:00:00,6\n"  # 10: too few
+        "pc_web,us,2021-01-01 06:00:00,y,7,d\n",  # 11: bad views
+    )
+    result = read_records([path], SPEC)
+    assert where(result) == [
+        ("first.csv", 2, "<row>"),
+        ("first.csv", 5, "<row>"),
+        ("first.csv", 6, "views"),
+        ("first.csv", 10, "<row>"),
+        ("first.csv", 11, "views"),
+    ]
+    assert all(q.reason.startswith("expected 6 fields, found ") for q in result.quarantine[:2])
+    assert result.quarantine[3].reason == "expected 6 fields, found 4"
+    assert result.records["revenue"].tolist() == [2.0, 4.0, 5.0, 7.0]
+    assert counts(result) == (7, 3, 2, 0)
+
+
+def test_importing_l4m_io_does_not_load_pandas():
+    code = "import sys, l4m.io; assert 'pandas' not in sys.modules, 'pandas loaded'"
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_latin1_bytes_in_utf8_file(tmp_path, chunked):

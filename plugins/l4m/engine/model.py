@@ -26,7 +26,9 @@ import numpy as np
 
 from .calendar import Calendar
 from .params import ModelParams
-from .robust import nanmedian_last
+
+LEVEL_WINDOW = 12        # intervals whose residuals set the level
+COUNTER_CAP = 30000      # update counters saturate (int16)
 
 STATE_ARRAYS = (
     "unit", "n_obs", "base", "base_n", "week", "week_n", "scale", "scale_n",
@@ -68,7 +70,7 @@ class ModelState:
 
     def _allocate(self, n: int) -> None:
         p, w = self.calendar.per_day, self.calendar.per_week
-        lw = self.params.level_window(self.calendar)
+        lw = LEVEL_WINDOW
         f32 = np.float32
         self.unit = np.full(n, np.nan)
         self.n_obs = np.zeros(n, np.int32)
@@ -129,6 +131,9 @@ def split_blocks(numbers: np.ndarray, calendar: Calendar) -> list[slice]:
 def score_block(state: ModelState, numbers: np.ndarray, x: np.ndarray) -> BlockScores:
     """Score and learn one block: ``numbers`` increasing interval numbers of one day,
     ``x`` (len(numbers), S) raw values with NaN where a metric has no value.
+
+    Inside, arrays are (metrics, intervals) and float32, so every step is one dense
+    array operation over the whole block.
     """
     cal, prm = state.calendar, state.params
     numbers = np.asarray(numbers, dtype=np.int64)
@@ -138,136 +143,128 @@ def score_block(state: ModelState, numbers: np.ndarray, x: np.ndarray) -> BlockS
             f"({state.last_interval}): intervals must be processed in order, once")
     day = int(cal.day_number(numbers[0]))
     if state.last_day != day:
-        known = state.scale_n > 0
-        total = np.where(known, state.scale, 0.0).sum(axis=1)
-        state.scale_mean = np.where(known.any(axis=1), total / np.maximum(known.sum(axis=1), 1),
-                                    np.nan).astype(np.float32)
+        _refresh_scale_mean(state)
         state.last_day = day
 
-    observed = ~np.isnan(x)
-    new_units = np.isnan(state.unit) & observed.any(axis=0)
+    xs = np.asarray(x, dtype=np.float64).T
+    observed = ~np.isnan(xs)
+    new_units = np.isnan(state.unit) & observed.any(axis=1)
     if new_units.any():
-        first = np.argmax(observed, axis=0)
-        cols = np.flatnonzero(new_units)
-        state.unit[cols] = _first_units(x[first[cols], cols])
-    y = np.arcsinh(x / state.unit)
+        rows = np.flatnonzero(new_units)
+        state.unit[rows] = _first_units(xs[rows, np.argmax(observed[rows], axis=1)])
+    y = np.arcsinh(xs / state.unit[:, None]).astype(np.float32)
 
-    k = cal.day_slot(numbers)
-    q = cal.week_slot(numbers)
-    base = state.base[:, k].T.astype(np.float64)
-    week = state.week[:, q].T.astype(np.float64)
+    kc = _columns(cal.day_slot(numbers))
+    qc = _columns(cal.week_slot(numbers))
+    base = state.base[:, kc]
+    week = state.week[:, qc]
     resid_seasonal = y - base - week
-
     level = _level(state, numbers, resid_seasonal)
     resid = resid_seasonal - level
-    sigma = _sigma(state, k)
+    sigma = _sigma(state, kc)
     z = resid / sigma
 
     # Only metrics past their cold start are scored.
-    seen_before = state.n_obs + np.cumsum(observed, axis=0) - observed
+    seen_before = state.n_obs[:, None] + np.cumsum(observed, axis=1) - observed
     scored = observed & (seen_before >= prm.warmup_intervals(cal)) & np.isfinite(z)
-    z = np.where(scored, z, np.nan)
-
-    fitted = base + week + level
-    band = prm.z_threshold * sigma
-    unit = state.unit
+    fitted = (base + week + level).astype(np.float64)
+    band = prm.z_threshold * sigma.astype(np.float64)
+    unit = state.unit[:, None]
     scores = BlockScores(
-        numbers=numbers, z=z,
-        expected=unit * np.sinh(fitted),
-        lower=unit * np.sinh(fitted - band),
-        upper=unit * np.sinh(fitted + band),
+        numbers=numbers, z=np.where(scored, z, np.nan).T.astype(np.float64),
+        expected=(unit * np.sinh(fitted)).T,
+        lower=(unit * np.sinh(fitted - band)).T,
+        upper=(unit * np.sinh(fitted + band)).T,
     )
-    _learn(state, numbers, k, q, y, level, resid, sigma, resid_seasonal, observed)
+    _learn(state, numbers, kc, qc, y, base, week, level, resid, sigma, observed)
+    state.ring[:, numbers[-LEVEL_WINDOW:] % LEVEL_WINDOW] = resid_seasonal[:, -LEVEL_WINDOW:]
+    state.n_obs += observed.sum(axis=1).astype(np.int32)
+    state.last_interval = int(numbers[-1])
     return scores
 
 
+def _columns(slots: np.ndarray):
+    """A slice when the slots are consecutive (a whole or partial day), else the array."""
+    if len(slots) and slots[-1] - slots[0] == len(slots) - 1:
+        return slice(int(slots[0]), int(slots[-1]) + 1)
+    return slots
+
+
+def _refresh_scale_mean(state: ModelState) -> None:
+    known = state.scale_n > 0
+    total = np.where(known, state.scale, 0.0).sum(axis=1)
+    count = known.sum(axis=1)
+    state.scale_mean = np.where(count > 0, total / np.maximum(count, 1), np.nan).astype(np.float32)
+
+
 def _level(state: ModelState, numbers: np.ndarray, resid_seasonal: np.ndarray) -> np.ndarray:
-    """Median of the previous ``L`` seasonal residuals for every interval of the block."""
-    lw = state.ring.shape[1]
+    """Robust level: the median of the previous 12 seasonal residuals.
+
+    It ignores anomalies shorter than half the window and adopts a change that lasts
+    longer. Intervals without a residual (gaps, cold start) count as 0, "no evidence
+    of a shift", so every window has 12 values and the median sits at fixed positions.
+    """
+    lw = LEVEL_WINDOW
     start = int(numbers[0])
     prev_numbers = np.arange(start - lw, start)
-    prev = state.ring[:, prev_numbers % lw].T.astype(np.float64)
+    prev = state.ring[:, prev_numbers % lw]
     if state.last_interval is None:
         prev[:] = np.nan
     else:
-        prev[prev_numbers > state.last_interval] = np.nan   # a gap: nothing was seen there
-        prev[prev_numbers <= state.last_interval - lw] = np.nan
-    stacked = np.concatenate([prev, resid_seasonal], axis=0)
-    windows = np.lib.stride_tricks.sliding_window_view(stacked, lw, axis=0)[: len(numbers)]
-    level = nanmedian_last(windows)
-    return np.nan_to_num(level, nan=0.0)
+        stale = (prev_numbers > state.last_interval) | (prev_numbers <= state.last_interval - lw)
+        prev[:, stale] = np.nan                      # a gap: nothing was seen there
+    stacked = np.nan_to_num(np.concatenate([prev, resid_seasonal], axis=1), nan=0.0)
+    windows = np.lib.stride_tricks.sliding_window_view(stacked, lw, axis=1)[:, : len(numbers)]
+    ordered = np.sort(windows, axis=-1)
+    return 0.5 * (ordered[..., lw // 2 - 1] + ordered[..., lw // 2])
 
 
-def _sigma(state: ModelState, k: np.ndarray) -> np.ndarray:
-    """Noise scale per interval and metric: slot scale shrunk to the metric's mean scale."""
+def _sigma(state: ModelState, kc) -> np.ndarray:
+    """Noise scale per metric and interval: slot scale shrunk to the metric's mean scale."""
     prm = state.params
-    slot = state.scale[:, k].T.astype(np.float64)
-    n = np.minimum(state.scale_n[:, k].T, 1.0 / prm.alpha_scale)
-    mean = state.scale_mean.astype(np.float64)
+    slot = state.scale[:, kc]
+    n = np.minimum(state.scale_n[:, kc], np.float32(1.0 / prm.alpha_scale)).astype(np.float32)
+    mean = state.scale_mean[:, None]
     mean = np.where(np.isnan(mean), slot, mean)
     slot = np.where(np.isnan(slot), mean, slot)
-    n0 = prm.scale_prior_days
-    sigma = np.sqrt((n * slot**2 + n0 * mean**2) / (n + n0))
-    return np.maximum(sigma, prm.scale_floor)
+    n0 = np.float32(prm.scale_prior_days)
+    sigma = np.sqrt((n * slot * slot + n0 * mean * mean) / (n + n0))
+    return np.maximum(sigma, np.float32(prm.scale_floor))
 
 
-def _learn(state, numbers, k, q, y, level, resid, sigma, resid_seasonal, observed) -> None:
-    """Update profile, weekly correction, scales and residual ring from one block."""
+def _learn(state, numbers, kc, qc, y, base, week, level, resid, sigma, observed) -> None:
+    """Update profile, weekly correction and scales from one block (dense, per slot)."""
     cal, prm = state.calendar, state.params
-    clip = np.where(np.isnan(sigma), np.inf, prm.clip_sigmas * sigma)  # no scale yet: no clip
+    clip = np.where(np.isnan(sigma), np.inf, prm.clip_sigmas * sigma)   # no scale yet: no clip
     clipped = np.clip(np.nan_to_num(resid, nan=0.0), -clip, clip)
-    dev = np.where(observed, level + clipped, np.nan)  # how far y sits from base + week
-
-    rows, cols = np.nonzero(observed)
-    kk, qq = k[rows], q[rows]
-    first = state.base_n[cols, kk] == 0
-    seasoned = ~first & np.isfinite(dev[rows, cols])
+    dev = level + clipped                         # how far y sits from base + week
+    base_n = state.base_n[:, kc]
+    first = observed & (base_n == 0)
+    seasoned = observed & (base_n > 0) & np.isfinite(dev)
 
     # Daily profile: set on first sight, then an early-average/EWMA step.
-    fr, fc, fk = rows[first], cols[first], kk[first]
-    state.base[fc, fk] = y[fr, fc] - state.week[fc, q[fr]] - level[fr, fc]
-    sr, sc, sk, sq = rows[seasoned], cols[seasoned], kk[seasoned], qq[seasoned]
-    d = dev[sr, sc]
-    rate = np.maximum(1.0 / (state.base_n[sc, sk] + 1.0), prm.alpha_day)
-    state.base[sc, sk] += rate * d
+    rate = np.maximum(1.0 / (base_n + 1.0), prm.alpha_day).astype(np.float32)
+    step = np.where(seasoned, rate * dev, 0.0)
+    state.base[:, kc] = np.where(first, y - week - level, base + step)
+    state.base_n[:, kc] = np.minimum(base_n + observed, COUNTER_CAP)
 
-    # Scale: RMS of clipped residuals per slot (only once the slot had a profile).
-    r2 = np.minimum(resid[sr, sc] ** 2, clip[sr, sc] ** 2)
-    old = state.scale[sc, sk].astype(np.float64)
-    srate = np.maximum(1.0 / (state.scale_n[sc, sk] + 1.0), prm.alpha_scale)
-    state.scale[sc, sk] = np.sqrt(np.where(np.isnan(old), r2, (1 - srate) * old**2 + srate * r2))
-    _bump(state.scale_n, sc, sk)
+    # Scale: RMS of clipped residuals per slot (once the slot has a profile).
+    r2 = np.minimum(resid * resid, clip * clip)
+    old = state.scale[:, kc]
+    scale_n = state.scale_n[:, kc]
+    srate = np.maximum(1.0 / (scale_n + 1.0), prm.alpha_scale).astype(np.float32)
+    new = np.sqrt(np.where(np.isnan(old), r2, (1 - srate) * old * old + srate * r2))
+    state.scale[:, kc] = np.where(seasoned, new, old)
+    state.scale_n[:, kc] = np.minimum(scale_n + seasoned, COUNTER_CAP)
 
     if cal.per_week > cal.per_day:
-        _learn_week(state, sr, sc, sk, sq, d * (1 - rate))
-    _bump(state.base_n, cols, kk)
-
-    lw = state.ring.shape[1]
-    state.ring[:, numbers % lw] = resid_seasonal.T
-    state.n_obs += observed.sum(axis=0).astype(np.int32)
-    state.last_interval = int(numbers[-1])
-
-
-def _learn_week(state, rows, cols, k, q, remaining) -> None:
-    """Weekly correction: learn what the profile update left, keep it zero-mean per slot."""
-    prm, cal = state.params, state.calendar
-    rate = np.maximum(1.0 / (state.week_n[cols, q] + 1.0), prm.alpha_week)
-    state.week[cols, q] += rate * remaining
-    _bump(state.week_n, cols, q)
-    # Re-centre the weekdays sharing this daily slot; move their mean into the profile.
-    siblings = _sibling_slots(q, cal)
-    mean = state.week[cols[:, None], siblings].mean(axis=1)
-    state.week[cols[:, None], siblings] -= mean[:, None]
-    state.base[cols, k] += mean
-
-
-def _sibling_slots(q: np.ndarray, cal: Calendar) -> np.ndarray:
-    """The weekly slots at the same time of day as each slot in ``q`` (one per weekday)."""
-    days = cal.per_week // cal.per_day
-    offset = q % cal.per_day
-    return offset[:, None] + np.arange(days)[None, :] * cal.per_day
-
-
-def _bump(counter: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> None:
-    """Increment a saturating int16 counter at (rows, cols)."""
-    counter[rows, cols] = np.minimum(counter[rows, cols].astype(np.int32) + 1, 30000)
+        # Weekly correction learns what the profile step left, then is re-centred per
+        # time of day (zero mean over the weekdays), its mean moving into the profile.
+        week_n = state.week_n[:, qc]
+        wrate = np.maximum(1.0 / (week_n + 1.0), prm.alpha_week).astype(np.float32)
+        state.week[:, qc] = week + np.where(seasoned, wrate * (dev - step), 0.0)
+        state.week_n[:, qc] = np.minimum(week_n + seasoned, COUNTER_CAP)
+        by_day = state.week.reshape(state.n_series, cal.per_week // cal.per_day, cal.per_day)
+        mean = by_day[:, :, kc].mean(axis=1)
+        by_day[:, :, kc] -= mean[:, None, :]
+        state.base[:, kc] += mean

@@ -44,7 +44,3 @@ class ModelParams:
     def warmup_intervals(self, cal: Calendar) -> int:
         wanted = math.ceil(self.warmup_days * DAY / cal.interval_seconds)
         return min(self.max_warmup, max(self.min_warmup, wanted))
-
-    def level_window(self, cal: Calendar) -> int:
-        """Recent intervals whose median residual sets the level (half a day, 3–24)."""
-        return int(min(24, max(3, cal.per_day // 2)))

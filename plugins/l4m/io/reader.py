@@ -26,6 +26,7 @@ import gzip
 import io
 import itertools
 import json
+import operator
 import os
 import re
 import warnings
@@ -611,7 +612,9 @@ def _to_float(raw: np.ndarray, empty: np.ndarray | None = None) -> np.ndarray:
     The common all-valid case is a single numpy cast; pandas' C parser then narrows a
     dirty column down to the rejected rows, which alone are re-checked one by one.
     """
-    if empty is not None and empty.any():
+    if empty is None:
+        empty = np.zeros(len(raw), dtype=bool)
+    elif empty.any():
         raw = np.where(empty, "nan", raw)
     try:
         return raw.astype(np.float64)
@@ -622,7 +625,7 @@ def _to_float(raw: np.ndarray, empty: np.ndarray | None = None) -> np.ndarray:
     parsed = ~np.isnan(num)
     with contextlib.suppress(ValueError, TypeError):  # same rounding as the fast path
         num[parsed] = raw[parsed].astype(np.float64)
-    for i in np.flatnonzero(~parsed):
+    for i in np.flatnonzero(~parsed & ~empty):
         with contextlib.suppress(ValueError, TypeError):
             num[i] = float(raw[i])
     return num
@@ -658,7 +661,9 @@ def _index_ns(index: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
     return ns, out_of_range
 
 
-def _localize(naive: pd.DatetimeIndex, tz: str, codes: np.ndarray, rows: np.ndarray) -> pd.DatetimeIndex:
+def _localize(
+    naive: pd.DatetimeIndex, tz: str, codes: np.ndarray, rows: np.ndarray
+) -> pd.DatetimeIndex:
     """Wall times in ``tz`` → UTC; DST gaps and overlaps become NaT with a code."""
     local = naive.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
     lost = np.flatnonzero(np.asarray(local.isna()) & ~np.asarray(naive.isna()))
@@ -846,11 +851,14 @@ def _validate(
         else:
             acc.usable[c] += int((codes[c] == _OK).sum())
 
-    part: dict[str, np.ndarray] = {"timestamp": ts_ns[keep] if not keep.all() else ts_ns}
+    # Copies (boolean indexing, or .copy()): a view would keep the whole pandas chunk,
+    # unused columns included, alive until the end of the read.
+    everything = keep.all()
+    part: dict[str, np.ndarray] = {"timestamp": ts_ns if everything else ts_ns[keep]}
     for i, dim in enumerate(plan.dims):
-        part[dim] = raws[1 + i][keep] if not keep.all() else raws[1 + i]
+        part[dim] = raws[1 + i].copy() if everything else raws[1 + i][keep]
     for i, measure in enumerate(plan.measures):
-        part[measure] = values[i][keep] if not keep.all() else values[i]
+        part[measure] = values[i] if everything else values[i][keep]
     acc.parts.append(part)
 
     for c, code in enumerate(codes):
@@ -893,13 +901,13 @@ def _resolve(required: Sequence[str], available: Sequence[str]) -> tuple[list[st
     return found, missing
 
 
-def _missing_error(shown: str, missing: list[str], header: Sequence[str]) -> InputError:
-    preview = ", ".join(printable(h, 60) for h in list(header)[:30])
-    if len(header) > 30:
+def _missing_error(
+    shown: str, missing: list[str], found: Sequence[str], what: str
+) -> InputError:
+    preview = ", ".join(printable(h, 60) for h in list(found)[:30])
+    if len(found) > 30:
         preview += ", ..."
-    return InputError(
-        f"{shown}: missing columns {missing} (no header match; columns found: [{preview}])"
-    )
+    return InputError(f"{shown}: missing columns {missing} ({what}: [{preview}])")
 
 
 # --------------------------------------------------------------------------- CSV
@@ -984,7 +992,6 @@ def _read_csv(path: str, shown: str, plan: _Plan, acc: _Accumulator) -> None:
             )
             with reader:
                 while True:
-                    del caught[:]
                     chunk = _pandas_call(shown, next, reader, None)
                     if chunk is None:
                         break
@@ -996,6 +1003,7 @@ def _read_csv(path: str, shown: str, plan: _Plan, acc: _Accumulator) -> None:
                             line_no, saw = int(match.group(1)), int(match.group(3))
                             bad_lines.append(line_no)
                             too_many.append((line_no, saw - 1))
+                    del caught[:]
                     if columns is None:
                         columns = [str(c) for c in chunk.columns]
                         if columns[-1] != marker:  # pragma: no cover - defensive
@@ -1003,7 +1011,9 @@ def _read_csv(path: str, shown: str, plan: _Plan, acc: _Accumulator) -> None:
                         width = len(columns) - 1
                         file_cols, missing = _resolve(plan.columns, columns[:-1])
                         if missing:
-                            raise _missing_error(shown, missing, columns[:-1])
+                            raise _missing_error(
+                                shown, missing, columns[:-1], "no header match, the header is"
+                            )
                     bad_lines.sort()
                     rows_before, newlines_before = _csv_chunk(
                         plan, shown, chunk, marker, suffix, width, file_cols,
@@ -1066,6 +1076,27 @@ def _csv_chunk(
     arrays = [chunk.iloc[:, j].to_numpy(dtype=object) for j in range(width + 1)]
     complete = arrays[width] == marker
 
+    # Incomplete rows: too few fields (the marker came early: a blank line if it is
+    # second after an empty field), or too many, cut to the header's width by pandas
+    # (which it does from the first row of a chunk on, instead of skipping them).
+    incomplete = np.flatnonzero(~complete)
+    early = np.zeros(m, dtype=bool)
+    blank = np.zeros(m, dtype=bool)
+    short: list[tuple[int, str, str]] = []
+    for i in incomplete:
+        fields = [arrays[j][i] for j in range(width + 1)]
+        if marker in fields:
+            found = fields.index(marker)
+            early[i] = True
+            if found == 1 and fields[0] == "":
+                blank[i] = True
+                continue
+            reason = f"expected {width} fields, found {found}"
+        else:
+            found = width + 1
+            reason = f"expected {width} fields, found more"
+        short.append((int(i), reason, plan.delimiter.join(fields[:found]).replace(suffix, "")))
+
     # Line ends inside quoted values carry the marker: count them per row.
     embedded = np.zeros(m, dtype=np.int64)
     if saw_quote:
@@ -1074,7 +1105,7 @@ def _csv_chunk(
             if marker in "".join(arrays[j]):
                 counts = pd.Series(arrays[j], dtype=object, copy=False).str.count(pattern)
                 embedded += counts.to_numpy(dtype=np.int64)
-        embedded[~complete] -= 1  # the marker field of a short row is not a line end
+        embedded[early] -= 1  # the marker field of a short row is not a line end
 
     # Tokenizer line numbers: rows in order, skipping the lines it reported as bad.
     base = first_line + rows_before + np.arange(m, dtype=np.int64)
@@ -1088,18 +1119,7 @@ def _csv_chunk(
         embedded_at.append(token_line[has_newline])
         embedded_count.append(embedded[has_newline])
 
-    # A blank line arrives as ["", marker]: not a row, but it keeps its line number.
-    blank = ~complete & (arrays[0] == "") & (arrays[1] == marker) if width > 1 else ~complete
-    short = np.flatnonzero(~complete & ~blank)
-    for i in short:
-        fields = [arrays[j][i] for j in range(width + 1)]
-        if marker in fields:  # too few fields: the marker came early
-            found = fields.index(marker)
-            reason = f"expected {width} fields, found {found}"
-        else:  # too many, cut to the header's width by pandas (first row of a chunk)
-            found = width + 1
-            reason = f"expected {width} fields, found more"
-        value = plan.delimiter.join(fields[:found]).replace(suffix, "")
+    for i, reason, value in short:
         quarantine.append(
             (
                 int(lines[i]),
@@ -1107,8 +1127,8 @@ def _csv_chunk(
                 QuarantinedRow(shown, int(lines[i]), "<row>", reason, printable(value)),
             )
         )
-    acc.processed += int(short.size)
-    acc.invalid += int(short.size)
+    acc.processed += len(short)
+    acc.invalid += len(short)
 
     index = {name: j for j, name in enumerate(chunk.columns[:width])}
     raws = [arrays[index[name]] for name in file_cols]
@@ -1139,6 +1159,7 @@ def _json_text(value: Any) -> tuple[str, bool]:
 
 
 _ABSENT = object()
+_NUMERIC_KINDS = frozenset({"integer", "floating", "mixed-integer-float", "decimal"})
 
 
 def _json_get(obj: dict, name: str) -> Any:
@@ -1151,6 +1172,33 @@ def _json_get(obj: dict, name: str) -> Any:
         if key.strip().casefold() == folded:
             return value
     return None
+
+
+def _json_column(objs: list[dict], name: str, keys: set[str]) -> tuple[np.ndarray, Any]:
+    """The values of column ``name`` as CSV-like text (null and absent: ``""``), and a mask
+    of values that are objects or arrays (None when there are none)."""
+    folded = name.strip().casefold()
+    variants = [k for k in keys if k != name and k.strip().casefold() == folded]
+    if name in keys and not variants:
+        values = list(map(operator.methodcaller("get", name), objs))
+    else:  # some objects spell the key differently
+        values = [_json_get(obj, name) for obj in objs]
+    kind = pd.api.types.infer_dtype(values, skipna=True)
+    flags = None
+    if kind == "string" or kind == "empty":
+        text = np.array(values, dtype=object)
+    elif kind in _NUMERIC_KINDS:
+        text = np.array(list(map(repr, values)), dtype=object)
+    else:
+        cells = [_json_text(value) for value in values]
+        text = np.array([cell[0] for cell in cells], dtype=object)
+        flags = np.array([cell[1] for cell in cells], dtype=bool)
+        if not flags.any():
+            flags = None
+    missing = np.flatnonzero(pd.isna(np.asarray(values, dtype=object)))
+    for i in missing:  # null or absent is empty; a float NaN literal stays "nan"
+        text[i] = "" if values[i] is None else repr(values[i])
+    return text, flags
 
 
 def _read_json(path: str, shown: str, plan: _Plan, acc: _Accumulator) -> None:
@@ -1170,14 +1218,15 @@ def _read_json(path: str, shown: str, plan: _Plan, acc: _Accumulator) -> None:
             line_no += len(lines)
             if start == 1 and lines[0].startswith("\ufeff"):
                 lines[0] = lines[0][1:]
-            positions = [i for i, line in enumerate(lines) if line.strip()]
-            texts = [lines[i] for i in positions]
+            stripped = list(map(str.strip, lines))
+            filled = np.fromiter(map(bool, stripped), dtype=bool, count=len(stripped))
+            positions = np.flatnonzero(filled)
+            texts = list(itertools.compress(stripped, filled))
             nonblank += len(texts)
-            errors: list[str | None]
+            errors: list[str | None] | None = None
             try:
                 parsed = list(map(json.loads, texts))
-                errors = [None] * len(texts)
-            except (ValueError, RecursionError):
+            except (ValueError, RecursionError):  # find the broken lines one by one
                 parsed, errors = [], []
                 for item in texts:
                     try:
@@ -1186,15 +1235,14 @@ def _read_json(path: str, shown: str, plan: _Plan, acc: _Accumulator) -> None:
                     except (ValueError, RecursionError) as exc:
                         parsed.append(None)
                         errors.append(f"not valid JSON: {exc}"[:300])
-            good_pos: list[int] = []
-            good: list[dict] = []
-            for pos, obj, err in zip(positions, parsed, errors):
-                if err is None and type(obj) is dict:
-                    good_pos.append(pos)
-                    good.append(obj)
-                    continue
+            is_object = np.fromiter(
+                map(isinstance, parsed, itertools.repeat(dict)), dtype=bool, count=len(parsed)
+            )
+            for k in np.flatnonzero(~is_object):
+                err = errors[k] if errors is not None else None
                 if err is None:
-                    err = f"not a JSON object (found {type(obj).__name__})"
+                    err = f"not a JSON object (found {type(parsed[k]).__name__})"
+                pos = int(positions[k])
                 row = start + pos
                 acc.processed += 1
                 acc.invalid += 1
@@ -1202,8 +1250,10 @@ def _read_json(path: str, shown: str, plan: _Plan, acc: _Accumulator) -> None:
                     (row, -1, QuarantinedRow(shown, row, "<line>", err,
                                              printable(lines[pos].rstrip("\r\n"))))
                 )
+            good = list(itertools.compress(parsed, is_object))
             if not good:
                 continue
+            good_pos = positions[is_object]
             objects += len(good)
             keys = set().union(*good)
             keys_ever |= keys
@@ -1215,10 +1265,9 @@ def _read_json(path: str, shown: str, plan: _Plan, acc: _Accumulator) -> None:
                     pre_bad.append(None)
                     continue
                 resolved_ever.add(name)
-                cells = [_json_text(_json_get(obj, name)) for obj in good]
-                raws.append(np.array([cell[0] for cell in cells], dtype=object))
-                flags = np.array([cell[1] for cell in cells], dtype=bool)
-                pre_bad.append(flags if flags.any() else None)
+                text_values, flags = _json_column(good, name, keys)
+                raws.append(text_values)
+                pre_bad.append(flags)
             lines_arr = start + np.asarray(good_pos, dtype=np.int64)
             _validate(
                 plan, shown, plan.columns, raws, lines_arr, acc, quarantine, pre_bad=pre_bad
@@ -1229,7 +1278,7 @@ def _read_json(path: str, shown: str, plan: _Plan, acc: _Accumulator) -> None:
     if objects:
         missing = [name for name in plan.columns if name not in resolved_ever]
         if missing:
-            raise _missing_error(shown, missing, sorted(keys_ever))
+            raise _missing_error(shown, missing, sorted(keys_ever), "keys found in the objects")
     acc.add_quarantine(quarantine)
 
 
