@@ -16,7 +16,7 @@ from .groups import GroupTracker, contributions, describe_group, related_groups
 from .matrix import MEASURE, MetricMatrix, build_matrix, empty_keys
 from .model import ModelState, score_block, split_blocks
 from .params import ModelParams
-from .severity import breadth_factor, feedback_damping, severity
+from .severity import breadth_factor, coherent_z, feedback_damping, severity
 
 
 @dataclass
@@ -75,17 +75,27 @@ class Detector:
         """Score every interval of ``matrix`` in order; learn from it as it goes."""
         measure_of = self.keys[MEASURE].map(
             {m: i for i, m in enumerate(self.measure_names)}).to_numpy(np.int64)
+        groups = self._dimension_groups(measure_of)
         results: list[IntervalResult] = []
         for sl in split_blocks(matrix.numbers, self.calendar):
             fb_level, fb_sign = self.state.fb_level.copy(), self.state.fb_sign.copy()
             block = score_block(self.state, matrix.numbers[sl], matrix.values[sl])
             breadth = breadth_factor(block.z, measure_of, len(self.measures), self.params)
             damping = feedback_damping(block.z, fb_level, fb_sign, self.params)
-            sev = severity(block.z, breadth, damping, self.params)
+            pooled = coherent_z(block.z, groups, self.params)
+            sev = severity(pooled, breadth, damping, self.params)
             for i in range(len(block.numbers)):
                 results.append(self._interval_result(block, i, matrix.values[sl][i], sev[i],
                                                      with_scores))
         return results
+
+    def _dimension_groups(self, measure_of: np.ndarray) -> list[np.ndarray]:
+        """Per dimension, a code per metric for its (measure, dimension value) pair."""
+        out = []
+        for dim in self.dimensions:
+            values = pd.factorize(self.keys[dim].astype(str))[0]
+            out.append(measure_of * (int(values.max()) + 1 if len(values) else 1) + values)
+        return out
 
     def _interval_result(self, block, i, values, sev, with_scores) -> IntervalResult:
         number = int(block.numbers[i])

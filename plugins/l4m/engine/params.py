@@ -38,6 +38,10 @@ class ModelParams:
     max_warmup: int = 300
     #: how much severity grows with the number of metrics of one measure anomalous at once
     breadth_gain: float = 0.10
+    #: pooled z-scores of one dimension value: each metric's z is clipped at this first
+    coherence_clip: float = 4.0
+    #: a metric takes its dimension value's pooled score only if its own |z| reaches this
+    coherence_min_z: float = 2.0
     #: severity multiplier for deviations like one marked IsAnomaly=false
     feedback_damping: float = 0.25
 
