@@ -1,0 +1,168 @@
+"""The ``l4m`` command's contract: outputs, accuracy floors, exit codes."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from l4m.cli import main
+from l4m.demo import flagged_points
+from l4m.evaluation import score_events
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("L4M_SHARED_DIR", REPO.parent / "shared"))
+SHARED_DATA = SHARED / "benchmarks" / "ecommerce_labeled.csv.gz"
+TUTORIAL = {
+    "AnomalyDetectorName": "ecommerce",
+    "AnomalyDetectorConfig": {"AnomalyDetectorFrequency": "PT1H"},
+    "MetricSet": {
+        "MetricList": [{"MetricName": "views", "AggregationFunction": "SUM"},
+                       {"MetricName": "revenue", "AggregationFunction": "SUM"}],
+        "DimensionList": ["platform", "marketplace"],
+        "TimestampColumn": {"ColumnName": "timestamp", "ColumnFormat": "yyyy-MM-dd HH:mm:ss"},
+        "Timezone": "UTC"},
+}
+DIMS = ["platform", "marketplace"]
+
+
+@pytest.fixture(scope="module")
+def tutorial_spec(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("spec") / "ecommerce.json"
+    path.write_text(json.dumps(TUTORIAL))
+    return path
+
+
+@pytest.fixture(scope="module")
+def synth_data(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("synth")
+    assert main(["synth", "--out", str(out), "--days", "21", "--seed", "3"]) == 0
+    return out / "ecommerce"
+
+
+def accuracy(out: Path, truth: pd.DataFrame, start, sensitivity=50) -> dict:
+    return {m: score_events(truth, flagged_points(out, m, DIMS, sensitivity), DIMS,
+                            f"{m}_label", start=start) for m in ("views", "revenue")}
+
+
+def summary(out: Path) -> dict:
+    return json.loads((out / "summary.json").read_text())
+
+
+def test_backtest_writes_the_seed_layout(synth_data, tmp_path, tutorial_spec):
+    out = tmp_path / "bt"
+    scores = tmp_path / "scores.csv"
+    code = main(["backtest", "--spec", str(tutorial_spec), "--input",
+                 str(synth_data / "backtest" / "input.csv"), "--out", str(out),
+                 "--scores-out", str(scores)])
+    assert code == 0
+    files = sorted((out / "anomalyResults" / "metricValueAnomalyScore").glob("*.csv"))
+    assert files and all(f.name.endswith("_metricValueAnomalyScore.csv") for f in files)
+    head = files[0].read_text().splitlines()[0]
+    assert head == ("key,Timestamp,platform,marketplace,viewsAnomalyMetricValue,viewsGroupScore,"
+                    "revenueAnomalyMetricValue,revenueGroupScore")
+    contrib = sorted((out / "anomalyResults" / "dimensionContributions").glob("*.csv"))
+    table = pd.concat(pd.read_csv(f) for f in contrib)
+    assert list(table.columns) == ["Timestamp", "metricName", "dimensionName", "dimensionValue",
+                                   "valueContribution"]
+    sums = table.groupby(["Timestamp", "metricName", "dimensionName"]).valueContribution.sum()
+    assert ((sums - 100).abs() < 0.1).all()
+    groups = [json.loads(line) for line in (out / "anomalyGroups.jsonl").read_text().splitlines()]
+    assert groups and {"AnomalyGroup", "InterMetricImpactList", "AnomalyGroupTimeSeries"} <= set(groups[0])
+    all_scores = pd.read_csv(scores)
+    assert list(all_scores.columns) == ["timestamp", "metric", "platform", "marketplace", "value",
+                                        "expected", "lower", "upper", "severity"]
+    assert len(all_scores) == 42 * summary(out)["intervals_detected"] - all_scores.value.isna().sum()
+
+
+def test_rerun_gives_identical_files(synth_data, tmp_path, tutorial_spec):
+    args = ["backtest", "--spec", str(tutorial_spec), "--input",
+            str(synth_data / "backtest" / "input.csv")]
+    main([*args, "--out", str(tmp_path / "a")])
+    main([*args, "--out", str(tmp_path / "b")])
+    main([*args, "--out", str(tmp_path / "b")])
+    files_a = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
+    files_b = sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*") if p.is_file())
+    assert files_a == files_b
+    for rel in files_a:
+        if rel.name != "summary.json":
+            assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
+
+
+def test_replay_of_interval_files_equals_replay_of_one_file(synth_data, tmp_path, tutorial_spec):
+    base = ["replay", "--spec", str(tutorial_spec), "--out"]
+    assert main([*base, str(tmp_path / "one"), "--input",
+                 str(synth_data / "backtest" / "input.csv")]) == 0
+    assert main([*base, str(tmp_path / "many"), "--input", str(synth_data / "live")]) == 0
+    one = sorted((tmp_path / "one" / "anomalyResults").rglob("*.csv"))
+    many = sorted((tmp_path / "many" / "anomalyResults").rglob("*.csv"))
+    assert [p.name for p in one] == [p.name for p in many] and one
+    assert all(a.read_bytes() == b.read_bytes() for a, b in zip(one, many))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--spec", "missing.json"], "missing.json"),
+    (["--input", "nowhere.csv"], "nowhere.csv"),
+    (["--sensitivity", "120"], "sensitivity"),
+])
+def test_bad_spec_or_input_exits_2_with_one_line(args, message, tmp_path, tutorial_spec,
+                                                  synth_data):
+    argv = {"--spec": str(tutorial_spec), "--input": str(synth_data / "backtest" / "input.csv"),
+            "--out": str(tmp_path / "o")}
+    argv.update(dict(zip(args[::2], args[1::2])))
+    cmd = [sys.executable, "-m", "l4m.cli", "backtest"] + [x for kv in argv.items() for x in kv]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0]
+
+
+def test_invalid_definition_exits_2_naming_the_field(tmp_path, synth_data):
+    bad = json.loads(json.dumps(TUTORIAL))
+    bad["MetricSet"]["MetricList"][0]["AggregationFunction"] = "MAX"
+    spec = tmp_path / "bad.json"
+    spec.write_text(json.dumps(bad))
+    done = subprocess.run(
+        [sys.executable, "-m", "l4m.cli", "replay", "--spec", str(spec), "--input",
+         str(synth_data / "backtest" / "input.csv"), "--out", str(tmp_path / "o")],
+        capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "MetricSet.MetricList[0].AggregationFunction" in done.stderr
+
+
+def test_broken_rows_are_quarantined_not_fatal(tmp_path, tutorial_spec, synth_data):
+    rows = (synth_data / "backtest" / "input.csv").read_text().splitlines()
+    rows[5] = "pc_web,us,not-a-time,1,2"
+    rows[9] = rows[9].rsplit(",", 2)[0] + ",abc,xyz"
+    broken = tmp_path / "broken.csv"
+    broken.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "o"
+    assert main(["backtest", "--spec", str(tutorial_spec), "--input", str(broken),
+                 "--out", str(out)]) == 0
+    report = pd.read_csv(out / "quarantine.csv")
+    assert set(zip(report.row, report.field)) == {(6, "timestamp"), (10, "views"), (10, "revenue")}
+    assert summary(out)["rows_invalid"] == 2
+
+
+@pytest.mark.skipif(not SHARED_DATA.exists(), reason="shared benchmark data not beside the repo")
+def test_shared_ecommerce_accuracy_floor(tmp_path, tutorial_spec):
+    truth = pd.read_csv(SHARED_DATA, dtype={d: str for d in DIMS})
+    truth["timestamp"] = pd.to_datetime(truth["timestamp"])
+    hours = sorted(truth["timestamp"].unique())
+
+    bt = tmp_path / "backtest"
+    assert main(["backtest", "--spec", str(tutorial_spec), "--input", str(SHARED_DATA),
+                 "--out", str(bt)]) == 0
+    for measure, s in accuracy(bt, truth, hours[int(len(hours) * 0.7)]).items():
+        assert s.f1 >= 0.98, (measure, s)
+
+    rp = tmp_path / "replay"
+    assert main(["replay", "--spec", str(tutorial_spec), "--input", str(SHARED_DATA),
+                 "--out", str(rp)]) == 0
+    start = pd.Timestamp(summary(rp)["detection_start"])
+    for measure, s in accuracy(rp, truth, start).items():
+        assert s.f1 >= 0.95, (measure, s)
