@@ -13,13 +13,24 @@ from .params import ModelParams
 
 def breadth_factor(z: np.ndarray, measure_of: np.ndarray, n_measures: int,
                    prm: ModelParams) -> np.ndarray:
-    """Per (interval, metric): 1 + gain * log2(number of anomalous metrics of its measure)."""
-    hit = np.abs(np.nan_to_num(z)) > prm.z_threshold
-    counts = np.zeros((z.shape[0], n_measures))
+    """Per (interval, metric): 1 + gain * log2(1 + metrics moving together beyond chance).
+
+    Chance deviations go both ways; a real event moves many metrics of a measure the
+    same way. Breadth is the imbalance between metrics past the threshold upwards and
+    downwards, less three binomial standard deviations, and it raises only the metrics
+    that move with the majority, so 100,000 quiet metrics do not lend each other severity.
+    """
+    zz = np.nan_to_num(z)
+    up, down = zz > prm.z_threshold, zz < -prm.z_threshold
+    out = np.ones_like(zz)
     for m in range(n_measures):
-        counts[:, m] = hit[:, measure_of == m].sum(axis=1)
-    per_metric = counts[:, measure_of]
-    return 1.0 + prm.breadth_gain * np.log2(np.maximum(per_metric, 1.0))
+        cols = measure_of == m
+        kp, km = up[:, cols].sum(axis=1), down[:, cols].sum(axis=1)
+        excess = np.maximum(np.abs(kp - km) - 3 * np.sqrt(kp + km) - 1, 0)
+        boost = 1.0 + prm.breadth_gain * np.log2(1.0 + excess)
+        with_majority = np.sign(zz[:, cols]) == np.sign(kp - km)[:, None]
+        out[:, cols] = np.where(with_majority, boost[:, None], 1.0)
+    return out
 
 
 def coherent_z(z: np.ndarray, groups: list[np.ndarray], prm: ModelParams) -> np.ndarray:
