@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from l4m.engine import Calendar, Detector
 from l4m.io.results import write_interval
 from l4m.io.state_store import load_detector, save_detector

@@ -66,10 +66,11 @@ EVAL_LINE = re.compile(
 
 def rel(path: Path | str) -> str:
     """``path`` relative to the repository when inside it (for readable command lines)."""
+    absolute = Path(os.path.abspath(path))  # no symlink resolution: keeps .venv/bin/python
     try:
-        return str(Path(path).resolve().relative_to(REPO))
+        return str(absolute.relative_to(REPO))
     except ValueError:
-        return str(path)
+        return str(absolute)
 
 
 def log(msg: str, t0: float = time.perf_counter()) -> None:
@@ -694,7 +695,28 @@ def accuracy_tables(summary: dict) -> list[str]:
         lines += table(["detector", "measure", "P", "R", "F1", "F1 (eval_results.py)",
                         "found/events, false runs", "best F1 @sens", "range P / R",
                         "range F1"], rows)
-    return lines
+    return [*lines, scorer_agreement(summary), ""]
+
+
+def scorer_agreement(summary: dict) -> str:
+    """Whether ``score_events`` and the shared ``eval_results.py`` gave the same F1s."""
+    pairs, differ = 0, []
+    for name, d in summary["datasets"].items():
+        for det, e in d["detectors"].items():
+            for m, off in e.get("official", {}).items():
+                if not isinstance(off, dict):
+                    continue
+                pairs += 1
+                ours = e["scores"][m]["event"]["f1"]
+                if abs(ours - off["f1"]) > 0.0005:  # eval_results.py prints 3 decimals
+                    differ.append(f"{name}/{det}/{m}: {ours:.3f} vs {off['f1']:.3f}")
+    if not pairs:
+        return "The shared `eval_results.py` was not available: F1 from `score_events` only."
+    if differ:
+        return ("**Scorers disagree** (`score_events` vs `eval_results.py`): "
+                + "; ".join(differ) + ".")
+    return (f"`score_events` and the shared `eval_results.py` agree on all {pairs} event F1 "
+            f"figures at sensitivity {HEADLINE_SENS}.")
 
 
 def speed_tables(summary: dict) -> list[str]:

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from l4m.cli import main
 from l4m.demo import flagged_points
 from l4m.evaluation import score_events
@@ -115,7 +114,7 @@ def test_bad_spec_or_input_exits_2_with_one_line(args, message, tmp_path, tutori
             "--out": str(tmp_path / "o")}
     argv.update(dict(zip(args[::2], args[1::2])))
     cmd = [sys.executable, "-m", "l4m.cli", "backtest"] + [x for kv in argv.items() for x in kv]
-    done = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path)
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, check=False)
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0]
@@ -129,7 +128,7 @@ def test_invalid_definition_exits_2_naming_the_field(tmp_path, synth_data):
     done = subprocess.run(
         [sys.executable, "-m", "l4m.cli", "replay", "--spec", str(spec), "--input",
          str(synth_data / "backtest" / "input.csv"), "--out", str(tmp_path / "o")],
-        capture_output=True, text=True)
+        capture_output=True, text=True, check=False)
     assert done.returncode == 2
     assert "MetricSet.MetricList[0].AggregationFunction" in done.stderr
 

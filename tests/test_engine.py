@@ -7,7 +7,6 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-
 from l4m.engine import Calendar, Detector
 from l4m.engine.model import split_blocks
 
@@ -220,5 +219,5 @@ def test_blocks_never_cross_a_day():
 def test_core_modules_do_not_import_airflow(module):
     code = (f"import sys, {module}; bad = [m for m in sys.modules if m.split('.')[0] in "
             "('airflow', 'boto3', 'botocore')]; print(bad); sys.exit(1 if bad else 0)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr

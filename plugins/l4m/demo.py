@@ -35,8 +35,8 @@ def run_demo(out: Path, *, days: int = 60, patterns: str = "easy", seed: int = 0
     labels = pd.read_csv(paths.labels, dtype={d: str for d in spec.dimensions})
     labels["timestamp"] = pd.to_datetime(labels["timestamp"])
     start = pd.Timestamp(summary.detection_start)
-    lines = [str(summary), f"accuracy at sensitivity {DEMO_SENSITIVITY} against "
-             f"{paths.labels} (events from {start}):"]
+    lines = [str(summary), (f"accuracy at sensitivity {DEMO_SENSITIVITY} against "
+                            f"{paths.labels} (events from {start}):")]
     for m in spec.measure_names:
         flagged = flagged_points(summary.out_dir, m, list(spec.dimensions), DEMO_SENSITIVITY)
         s = score_events(labels, flagged, list(spec.dimensions), f"{m}_label", start=start)

@@ -32,7 +32,7 @@ class EventScore:
         p, r = self.precision, self.recall
         return 2 * p * r / (p + r) if p + r > 0 else 0.0
 
-    def __add__(self, other: "EventScore") -> "EventScore":
+    def __add__(self, other: EventScore) -> EventScore:
         return EventScore(self.events + other.events, self.found + other.found,
                           self.flagged_runs + other.flagged_runs, self.false_runs + other.false_runs)
 

@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 
 from .engine import Calendar, Detector, IntervalResult, ModelParams
+from .io.atomic import write_text_atomic
 from .io.quarantine import write_quarantine_csv
 from .io.reader import ReadResult, list_input_files, read_records
 from .io.results import consolidate_groups, scores_frame, write_interval
-from .io.atomic import write_text_atomic
 from .spec import DetectorSpec
 
 BACKTEST_TRAIN_SHARE = 0.7   # L4M: learn on the oldest 70 %, detect in the newest 30 %
@@ -48,11 +48,11 @@ class RunSummary:
     def __str__(self) -> str:
         found = ", ".join(f"{m}: {n}" for m, n in self.anomalies.items()) or "none"
         lines = [
-            f"{self.mode}: {self.metrics} metrics, learned {self.intervals_learned} intervals, "
-            f"detected {self.intervals_detected} from {self.detection_start}",
+            (f"{self.mode}: {self.metrics} metrics, learned {self.intervals_learned} intervals, "
+             f"detected {self.intervals_detected} from {self.detection_start}"),
             f"anomalous points by measure: {found}; anomaly groups: {self.groups}",
-            f"rows processed: {self.rows_processed}, invalid: {self.rows_invalid}"
-            + (f" (see {self.quarantine_file})" if self.quarantine_file else ""),
+            (f"rows processed: {self.rows_processed}, invalid: {self.rows_invalid}"
+             + (f" (see {self.quarantine_file})" if self.quarantine_file else "")),
             f"results: {self.out_dir}",
         ]
         return "\n".join(lines)

@@ -25,7 +25,7 @@ class MetricMatrix:
     values: np.ndarray         # (T, S) float64, NaN = no value
     keys: pd.DataFrame         # (S rows) columns: measure, then each dimension (str)
 
-    def rows(self, sl: slice) -> "MetricMatrix":
+    def rows(self, sl: slice) -> MetricMatrix:
         return MetricMatrix(self.numbers[sl], self.values[sl], self.keys)
 
 

@@ -20,6 +20,7 @@ this one function.
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -59,7 +60,7 @@ class ModelState:
     extra: dict = field(default_factory=dict)
 
     @classmethod
-    def empty(cls, calendar: Calendar, params: ModelParams, n_series: int) -> "ModelState":
+    def empty(cls, calendar: Calendar, params: ModelParams, n_series: int) -> ModelState:
         state = cls(calendar, params, *[np.empty(0)] * len(STATE_ARRAYS))
         state._allocate(n_series)
         return state
@@ -125,7 +126,7 @@ def split_blocks(numbers: np.ndarray, calendar: Calendar) -> list[slice]:
     days = calendar.day_number(numbers)
     cuts = np.flatnonzero(np.diff(days) != 0) + 1
     edges = np.concatenate([[0], cuts, [len(numbers)]])
-    return [slice(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
+    return [slice(int(a), int(b)) for a, b in itertools.pairwise(edges)]
 
 
 def score_block(state: ModelState, numbers: np.ndarray, x: np.ndarray) -> BlockScores:
