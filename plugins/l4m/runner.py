@@ -110,9 +110,8 @@ def _finish(spec, detector, data, results: list[IntervalResult], summary: RunSum
     for r in results:
         write_interval(out_dir, r, measures=measures, dimensions=dims, timezone=spec.timezone,
                        sensitivity=sensitivity)
-        hits = r.anomalies[r.anomalies["severity"] >= sensitivity]
-        for m, n in hits["measure"].value_counts().items():
-            counts[m] += int(n)
+        for m in r.rows["measure"][r.rows["severity"] >= sensitivity].tolist():
+            counts[m] += 1
     groups_file = consolidate_groups(out_dir)
     if scores_out is not None:
         frames = [scores_frame(r, dims, spec.timezone) for r in results if r.metrics_scored]

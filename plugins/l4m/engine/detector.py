@@ -21,15 +21,31 @@ from .severity import breadth_factor, coherent_z, feedback_damping, severity
 
 @dataclass
 class IntervalResult:
-    """What one interval produced. ``anomalies`` and ``scores`` have one row per metric."""
+    """What one interval produced.
+
+    ``rows`` holds the anomalous metrics (severity > 0) as arrays: series (column
+    index), measure, combo (dimension values), value, expected, lower, upper, z,
+    severity; :attr:`anomalies` shows them as a DataFrame with the key columns.
+    """
 
     number: int
     epoch: int                       # UTC epoch seconds of the interval start
-    anomalies: pd.DataFrame          # severity > 0: measure, dims, value, expected, lower, upper, z, severity
+    rows: dict                       # arrays of the anomalous metrics (see above)
     contributions: list[tuple]       # (metricName, dimensionName, dimensionValue, valueContribution)
     groups: list[dict]               # groups touched by this interval (GetAnomalyGroup shape + series)
+    dimensions: list[str]
     scores: pd.DataFrame | None = None   # every scored metric (when asked for)
     metrics_scored: int = 0
+
+    @property
+    def anomalies(self) -> pd.DataFrame:
+        r = self.rows
+        frame = pd.DataFrame({MEASURE: r["measure"]})
+        for i, dim in enumerate(self.dimensions):
+            frame[dim] = [c[i] for c in r["combo"]]
+        for col in ("series", "value", "expected", "lower", "upper", "z", "severity"):
+            frame[col] = r[col]
+        return frame
 
 
 @dataclass
@@ -100,25 +116,41 @@ class Detector:
     def _interval_result(self, block, i, values, sev, with_scores) -> IntervalResult:
         number = int(block.numbers[i])
         epoch = int(self.calendar.epoch_seconds(np.array([number]))[0])
-        scored = np.flatnonzero(np.isfinite(block.z[i]))
-        anomalies = self._rows(np.flatnonzero(sev > 0), block, i, values, sev)
-        groups = self._update_groups(number, epoch, anomalies)
+        finite = np.isfinite(block.z[i])
+        rows = self._rows(np.flatnonzero(sev > 0), block, i, values, sev)
+        groups = self._update_groups(number, epoch, rows) if len(rows["series"]) else []
+        if not groups:
+            self.tracker.close_idle(number)
+        scores = None
+        if with_scores:
+            scores = IntervalResult(number, epoch, self._rows(np.flatnonzero(finite), block, i,
+                                                              values, sev),
+                                    [], [], self.dimensions).anomalies
         return IntervalResult(
-            number=number, epoch=epoch, anomalies=anomalies,
-            contributions=_interval_contributions(anomalies, self.dimensions),
-            groups=groups, scores=self._rows(scored, block, i, values, sev) if with_scores else None,
-            metrics_scored=len(scored))
+            number=number, epoch=epoch, rows=rows,
+            contributions=_interval_contributions(rows, self.dimensions), groups=groups,
+            dimensions=self.dimensions, scores=scores, metrics_scored=int(finite.sum()))
 
-    def _rows(self, idx, block, i, values, sev) -> pd.DataFrame:
-        """Result rows (keys plus scores) of the metrics ``idx`` at block row ``i``."""
-        return self.keys.iloc[idx].reset_index(drop=True).assign(
-            series=idx, value=values[idx], expected=block.expected[i, idx],
-            lower=block.lower[i, idx], upper=block.upper[i, idx], z=block.z[i, idx],
-            severity=sev[idx])
+    def _rows(self, idx, block, i, values, sev) -> dict:
+        """Arrays describing the metrics ``idx`` at block row ``i``."""
+        columns = self._key_columns()
+        combos = list(zip(*(columns[d][idx] for d in self.dimensions))) if self.dimensions \
+            else [()] * len(idx)
+        return {"series": idx, "measure": columns[MEASURE][idx], "combo": combos,
+                "value": values[idx], "expected": block.expected[i, idx],
+                "lower": block.lower[i, idx], "upper": block.upper[i, idx],
+                "z": block.z[i, idx], "severity": sev[idx]}
 
-    def _update_groups(self, number: int, epoch: int, anomalies: pd.DataFrame) -> list[dict]:
+    def _key_columns(self) -> dict[str, np.ndarray]:
+        """The key table as string arrays, rebuilt only when metrics were added."""
+        if getattr(self, "_key_cache", (None, -1))[1] != len(self.keys):
+            cols = {c: self.keys[c].astype(str).to_numpy(dtype=object) for c in self.keys.columns}
+            self._key_cache = (cols, len(self.keys))
+        return self._key_cache[0]
+
+    def _update_groups(self, number: int, epoch: int, rows: dict) -> list[dict]:
         by_measure: dict[str, list[tuple]] = {}
-        for row in _members(anomalies, self.dimensions):
+        for row in _members(rows):
             by_measure.setdefault(row[0], []).append(row[1:])
         touched = {m: self.tracker.update(number, epoch, m, rows) for m, rows in by_measure.items()}
         self.tracker.close_idle(number)
@@ -134,21 +166,17 @@ class Detector:
             self.state.fb_level[series], self.state.fb_sign[series] = level, int(np.sign(z))
 
 
-def _members(anomalies: pd.DataFrame, dimensions: list[str]) -> list[tuple]:
+def _members(rows: dict) -> list[tuple]:
     """(measure, series, combo, value, |deviation|, severity) per anomalous metric."""
-    if anomalies.empty:
-        return []
-    combos = zip(*(anomalies[d].astype(str).tolist() for d in dimensions)) if dimensions \
-        else [()] * len(anomalies)
-    deviation = (anomalies["value"] - anomalies["expected"]).abs().tolist()
-    return list(zip(anomalies[MEASURE].tolist(), anomalies["series"].tolist(), combos,
-                    anomalies["value"].tolist(), deviation, anomalies["severity"].tolist()))
+    deviation = np.abs(rows["value"] - rows["expected"]).tolist()
+    return list(zip(rows["measure"].tolist(), rows["series"].tolist(), rows["combo"],
+                    rows["value"].tolist(), deviation, rows["severity"].tolist()))
 
 
-def _interval_contributions(anomalies: pd.DataFrame, dimensions: list[str]) -> list[tuple]:
+def _interval_contributions(rows: dict, dimensions: list[str]) -> list[tuple]:
     """(metricName, dimensionName, dimensionValue, valueContribution) rows of one interval."""
     by_measure: dict[str, tuple[list, list]] = {}
-    for measure, _, combo, _, deviation, _ in _members(anomalies, dimensions):
+    for measure, _, combo, _, deviation, _ in _members(rows):
         combos, devs = by_measure.setdefault(measure, ([], []))
         combos.append(combo)
         devs.append(deviation)

@@ -9,10 +9,9 @@ dimension combination are related (views and revenue falling together).
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
 from collections import defaultdict
-
-import pandas as pd
 
 GROUP_NAMESPACE = uuid.UUID("5b0c3e1e-4f6e-4f43-9a55-6c4d6d0d4c11")
 
@@ -23,7 +22,7 @@ def time_series_id(dimension_values: tuple[str, ...]) -> str:
 
 
 def iso_utc(epoch_seconds: int) -> str:
-    return pd.Timestamp(int(epoch_seconds), unit="s", tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(epoch_seconds)))
 
 
 def contributions(dimensions: list[str], combos: list[tuple], deviation) -> list[dict]:

@@ -46,48 +46,77 @@ def build_matrix(records: pd.DataFrame, *, measures: list[tuple[str, str]], dime
 
     ``measures`` are (name, "SUM"|"AVG") pairs; ``keys`` the known metrics (new ones are
     appended); ``first``/``last`` widen the interval range beyond the records' own.
+    Aggregation works on integer codes (factorised dimension combinations and
+    intervals) with ``np.bincount``, so it costs a few passes over the records.
     """
     keys = empty_keys(dimensions) if keys is None else keys
     numbers = calendar.interval_number(epoch_seconds(records["timestamp"]))
-    lo = int(numbers.min()) if len(numbers) else first
-    hi = int(numbers.max()) if len(numbers) else last
-    lo = lo if first is None else min(lo, first)
-    hi = hi if last is None else max(hi, last)
-    if lo is None:
+    bounds = [int(numbers.min()), int(numbers.max())] if len(numbers) else []
+    bounds += [v for v in (first, last) if v is not None]
+    if not bounds:
         raise ValueError("no records and no interval range given")
-    frame = records[dimensions].astype(str).assign(_n=numbers)
-    long_parts = []
+    lo, hi = min(bounds), max(bounds)
+    combo_code, combos = _combinations(records, dimensions)
+    cell = (numbers - lo) * len(combos) + combo_code
+    size = (hi - lo + 1) * len(combos)
+    per_measure = {}
     for name, agg in measures:
-        col = records[name].astype(np.float64)
-        grouped = frame.assign(_v=col).groupby(["_n", *dimensions], sort=False)["_v"]
-        agg_values = grouped.sum(min_count=1) if agg == "SUM" else grouped.mean()
-        part = agg_values.dropna().reset_index()
-        part.insert(0, MEASURE, name)
-        long_parts.append(part)
-    long = pd.concat(long_parts, ignore_index=True) if long_parts else None
-    keys = _extend_keys(keys, long, dimensions, [m for m, _ in measures])
+        v = records[name].to_numpy(np.float64)
+        ok = ~np.isnan(v)
+        count = np.bincount(cell[ok], minlength=size)
+        total = np.bincount(cell[ok], weights=v[ok], minlength=size)
+        value = total if agg == "SUM" else total / np.maximum(count, 1)
+        per_measure[name] = (np.where(count > 0, value, np.nan).reshape(hi - lo + 1, len(combos)),
+                             count.reshape(hi - lo + 1, len(combos)).any(axis=0))
+    seen = pd.concat([combos[present].assign(**{MEASURE: name})
+                      for name, (_, present) in per_measure.items()], ignore_index=True)
+    keys = _extend_keys(keys, seen, dimensions, [m for m, _ in measures])
     out = np.full((hi - lo + 1, len(keys)), np.nan)
-    if long is not None and len(long):
-        col_index = _key_positions(keys, long, dimensions)
-        out[long["_n"].to_numpy(np.int64) - lo, col_index] = long["_v"].to_numpy()
+    positions = _key_positions(keys, combos, dimensions)
+    for name, (grid, present) in per_measure.items():
+        if present.any():
+            out[:, positions[name][present]] = grid[:, present]
     return MetricMatrix(np.arange(lo, hi + 1, dtype=np.int64), out, keys)
 
 
-def _extend_keys(keys: pd.DataFrame, long: pd.DataFrame | None, dimensions: list[str],
+def _combinations(records: pd.DataFrame, dimensions: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
+    """A code per record for its dimension combination, and the combinations (as str)."""
+    if not dimensions:
+        return np.zeros(len(records), np.int64), pd.DataFrame(index=[0])
+    codes, uniques = zip(*(pd.factorize(records[d].astype(str)) for d in dimensions))
+    combined = np.zeros(len(records), np.int64)
+    for c, u in zip(codes, uniques):
+        combined = combined * len(u) + c
+    distinct, code = np.unique(combined, return_inverse=True)
+    parts = {}
+    for d, u in zip(reversed(dimensions), reversed(uniques)):
+        parts[d] = np.asarray(u, dtype=object)[distinct % len(u)]
+        distinct = distinct // len(u)
+    return code.reshape(-1), pd.DataFrame({d: parts[d] for d in dimensions})
+
+
+def _extend_keys(keys: pd.DataFrame, seen: pd.DataFrame, dimensions: list[str],
                  measure_order: list[str]) -> pd.DataFrame:
-    if long is None or not len(long):
+    """Append the (measure, combination) pairs not in ``keys``, in a stable order."""
+    if not len(seen):
         return keys
-    seen = long[[MEASURE, *dimensions]].drop_duplicates()
     merged = seen.merge(keys.assign(_known=True), on=[MEASURE, *dimensions], how="left")
     new = merged[merged["_known"].isna()].drop(columns="_known")
     if not len(new):
         return keys
     new = new.assign(_m=new[MEASURE].map({m: i for i, m in enumerate(measure_order)}))
     new = new.sort_values(["_m", *dimensions], kind="stable").drop(columns="_m")
-    return pd.concat([keys, new], ignore_index=True).astype(object)
+    return pd.concat([keys, new[[MEASURE, *dimensions]]], ignore_index=True).astype(object)
 
 
-def _key_positions(keys: pd.DataFrame, long: pd.DataFrame, dimensions: list[str]) -> np.ndarray:
+def _key_positions(keys: pd.DataFrame, combos: pd.DataFrame, dimensions: list[str]) -> dict:
+    """Per measure, the key-table column of each combination (-1 when unknown)."""
     pos = keys.reset_index(drop=True).reset_index().rename(columns={"index": "_col"})
-    joined = long[[MEASURE, *dimensions]].merge(pos, on=[MEASURE, *dimensions], how="left")
-    return joined["_col"].to_numpy(np.int64)
+    out = {}
+    for measure, part in pos.groupby(MEASURE, sort=False):
+        if dimensions:
+            joined = combos.merge(part, on=dimensions, how="left")
+        else:
+            joined = part.iloc[:1]
+        out[measure] = joined["_col"].fillna(-1).to_numpy(np.int64)
+    return out

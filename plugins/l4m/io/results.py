@@ -53,19 +53,15 @@ def score_header(measures: list[str], dimensions: list[str]) -> list[str]:
 def score_rows(result: IntervalResult, measures: list[str], dimensions: list[str],
                timezone: str, sensitivity: float) -> list[list]:
     """metricValueAnomalyScore rows of one interval: one per anomalous dimension combination."""
-    a = result.anomalies
-    if a.empty:
-        return []
-    keep = (a["severity"] >= sensitivity).to_numpy()
+    r = result.rows
+    keep = r["severity"] >= sensitivity
     if not keep.any():
         return []
     stamp = local_time(result.epoch, timezone).strftime(TS_FORMAT)
     position = {m: 3 + len(dimensions) + 2 * i for i, m in enumerate(measures)}
-    combos = zip(*(a[d].astype(str).tolist() for d in dimensions)) if dimensions \
-        else [()] * len(a)
     rows: dict[tuple, list] = {}
-    for combo, measure, value, sev, k in zip(combos, a["measure"].tolist(), a["value"].tolist(),
-                                            a["severity"].tolist(), keep):
+    for combo, measure, value, sev, k in zip(r["combo"], r["measure"].tolist(),
+                                            r["value"].tolist(), r["severity"].tolist(), keep):
         if not k:
             continue
         row = rows.get(combo)
@@ -77,8 +73,8 @@ def score_rows(result: IntervalResult, measures: list[str], dimensions: list[str
 
 def contribution_rows(result: IntervalResult, timezone: str, sensitivity: float) -> list[list]:
     """dimensionContributions rows of one interval (measures with an anomaly ≥ sensitivity)."""
-    a = result.anomalies
-    keep = set(a.loc[a["severity"] >= sensitivity, "measure"]) if not a.empty else set()
+    r = result.rows
+    keep = set(r["measure"][r["severity"] >= sensitivity].tolist())
     stamp = local_time(result.epoch, timezone).strftime(TS_FORMAT)
     return [[stamp, m, d, v, _number(c)] for m, d, v, c in result.contributions if m in keep]
 
