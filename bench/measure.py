@@ -60,16 +60,37 @@ class PeakRSS:
         self.peak_mb = max(self.peak_mb, own)
 
 
-def _child(name, values, timestamps, train_end, kwargs, queue) -> None:
+def run_fresh(fn, *args) -> dict:
+    """Call ``fn(*args)`` (returns a dict) in a new spawned process, so memory is its own."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_fresh_child, args=(fn, args, queue))
+    proc.start()
+    while True:
+        try:
+            result = queue.get(timeout=1.0)
+            break
+        except Empty:
+            if not proc.is_alive() and queue.empty():
+                raise RuntimeError(f"{fn.__name__} died (exit code {proc.exitcode})") from None
+    proc.join()
+    if "error" in result:
+        raise RuntimeError(f"{fn.__name__} failed:\n{result['error']}")
+    return result
+
+
+def _fresh_child(fn, args, queue) -> None:
+    try:
+        queue.put(fn(*args))
+    except Exception:  # noqa: BLE001 - reported to the parent, which raises
+        queue.put({"error": traceback.format_exc()})
+
+
+def _peer_job(name, values, timestamps, train_end, kwargs) -> dict:
     sys.path.insert(0, str(Path(__file__).parent))
     from peers import PEERS
 
-    fn = PEERS[name]
-    try:
-        result = _timed(fn, values, timestamps, train_end, kwargs)
-    except Exception:  # noqa: BLE001 - reported to the parent, which raises
-        result = {"error": traceback.format_exc()}
-    queue.put(result)
+    return _timed(PEERS[name], values, timestamps, train_end, kwargs)
 
 
 def _timed(fn, values, timestamps, train_end, kwargs) -> dict:
@@ -88,20 +109,7 @@ def run_isolated(
 ) -> dict:
     """Run peer ``name`` in a fresh process; return scores, warmup_s, wall_s, series_per_s,
     peak_rss_mb."""
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(name, values, timestamps, train_end, kwargs, queue))
-    proc.start()
-    while True:
-        try:
-            result = queue.get(timeout=1.0)
-            break
-        except Empty:
-            if not proc.is_alive() and queue.empty():
-                raise RuntimeError(f"peer {name!r} process died (exit code {proc.exitcode})")
-    proc.join()
-    if "error" in result:
-        raise RuntimeError(f"peer {name!r} failed:\n{result['error']}")
+    result = run_fresh(_peer_job, name, values, timestamps, train_end, kwargs)
     result["series_per_s"] = (
         values.shape[1] / result["wall_s"] if result["wall_s"] else float("inf")
     )

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import multiprocessing as mp
 import os
 import platform
 import re
@@ -34,10 +33,8 @@ import shutil
 import subprocess
 import sys
 import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from queue import Empty
 
 import numpy as np
 import pandas as pd
@@ -47,7 +44,7 @@ from l4m import runner
 from l4m.evaluation import score_events
 from l4m.spec import parse_spec_json
 from l4m.synth import write_dataset
-from measure import PeakRSS
+from measure import PeakRSS, run_fresh
 from range_f1 import range_f1
 
 REPO = Path(__file__).resolve().parent.parent
@@ -147,32 +144,6 @@ def synth_dataset(work_dir: Path, seed: int, days: int) -> Dataset:
 
 
 # --------------------------------------------------------------------------- our engine
-
-
-def run_fresh(fn, *args) -> dict:
-    """Call ``fn(*args)`` (returns a dict) in a new spawned process, so memory is its own."""
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_fresh_child, args=(fn, args, queue))
-    proc.start()
-    while True:
-        try:
-            result = queue.get(timeout=1.0)
-            break
-        except Empty:
-            if not proc.is_alive() and queue.empty():
-                raise RuntimeError(f"{fn.__name__} died (exit code {proc.exitcode})") from None
-    proc.join()
-    if "error" in result:
-        raise RuntimeError(f"{fn.__name__} failed:\n{result['error']}")
-    return result
-
-
-def _fresh_child(fn, args, queue) -> None:
-    try:
-        queue.put(fn(*args))
-    except Exception:  # noqa: BLE001 - reported to the parent, which raises
-        queue.put({"error": traceback.format_exc()})
 
 
 def engine_split(matrix) -> int:

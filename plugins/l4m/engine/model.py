@@ -21,7 +21,7 @@ this one function.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -57,7 +57,6 @@ class ModelState:
     fb_sign: np.ndarray        # (S,) its direction (+1/-1), 0 = none
     last_interval: int | None = None
     last_day: int | None = None
-    extra: dict = field(default_factory=dict)
 
     @classmethod
     def empty(cls, calendar: Calendar, params: ModelParams, n_series: int) -> ModelState:
