@@ -21,6 +21,7 @@ from l4m.spec_paths import (
     render_templated_path,
     within_l4m_path_limits,
 )
+from l4m.spec_pipeline import PIPELINE_FIELDS, PipelineSpec, parse_pipeline
 from l4m.spec_time import (
     EPOCH_FORMATS,
     L4M_FREQUENCIES,
@@ -47,6 +48,7 @@ __all__ = [
     "DetectorSpec",
     "JsonFormat",
     "Metric",
+    "PipelineSpec",
     "SpecError",
     "java_to_strptime",
     "parse_spec",
@@ -73,6 +75,7 @@ _TOP_FIELDS = (
     "Alerts",
     "KmsKeyArn",
     "Tags",
+    *PIPELINE_FIELDS,
 )
 _METRIC_SET_FIELDS = (
     "MetricSetName",
@@ -142,6 +145,7 @@ class DetectorSpec:
     file_format: CsvFormat | JsonFormat
     alerts: tuple[AlertSpec, ...]
     document: dict
+    pipeline: PipelineSpec = PipelineSpec()
 
     @property
     def measure_names(self) -> tuple[str, ...]:
@@ -184,7 +188,7 @@ class DetectorSpec:
         return {
             key: copy.deepcopy(value)
             for key, value in self.document.items()
-            if key not in ("MetricSet", "Alerts")
+            if key not in ("MetricSet", "Alerts", *PIPELINE_FIELDS)
         }
 
     def metric_set_request(self, detector_arn: str) -> dict:
@@ -515,6 +519,7 @@ def parse_spec(document: dict) -> DetectorSpec:
         interval_seconds=interval,
         alerts=alerts,
         document=doc,
+        pipeline=parse_pipeline(doc),
         **fields,
     )
 

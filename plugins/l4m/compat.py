@@ -1,0 +1,70 @@
+"""The one place where Airflow 2.11 and Airflow 3.x differ for this provider.
+
+Operators, sensors, hooks, notifiers and DAGs import Airflow names from here, never
+from ``airflow`` directly, so a version difference is fixed in one file.
+
+* Airflow 3 moved the authoring API to the Task SDK (``airflow.sdk``);
+* Airflow 2 has the same classes under their historic modules, and calls Assets
+  "Datasets".
+"""
+from __future__ import annotations
+
+from airflow import __version__ as AIRFLOW_VERSION
+from airflow.configuration import conf
+
+AIRFLOW_V3 = int(AIRFLOW_VERSION.split(".")[0]) >= 3
+
+if AIRFLOW_V3:
+    from airflow.sdk import (
+        DAG,
+        Asset,
+        BaseHook,
+        BaseNotifier,
+        BaseOperator,
+        BaseSensorOperator,
+        Context,
+        ObjectStoragePath,
+        Param,
+        TriggerRule,
+    )
+    from airflow.sdk.exceptions import AirflowException, AirflowSkipException
+else:  # Airflow 2.11
+    from airflow.datasets import Dataset as Asset
+    from airflow.hooks.base import BaseHook
+    from airflow.io.path import ObjectStoragePath
+    from airflow.models.baseoperator import BaseOperator
+    from airflow.models.dag import DAG
+    from airflow.models.param import Param
+    from airflow.notifications.basenotifier import BaseNotifier
+    from airflow.sensors.base import BaseSensorOperator
+    from airflow.utils.context import Context
+    from airflow.exceptions import AirflowException, AirflowSkipException
+    from airflow.utils.trigger_rule import TriggerRule
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+
+def default_deferrable() -> bool:
+    """``[operators] default_deferrable`` from the Airflow configuration (False if unset)."""
+    return conf.getboolean("operators", "default_deferrable", fallback=False)
+
+
+__all__ = [
+    "AIRFLOW_V3",
+    "AIRFLOW_VERSION",
+    "DAG",
+    "AirflowException",
+    "AirflowSkipException",
+    "Asset",
+    "BaseHook",
+    "BaseNotifier",
+    "BaseOperator",
+    "BaseSensorOperator",
+    "BaseTrigger",
+    "Context",
+    "ObjectStoragePath",
+    "Param",
+    "TriggerEvent",
+    "TriggerRule",
+    "default_deferrable",
+]
