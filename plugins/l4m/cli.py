@@ -22,9 +22,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--days", type=int, default=60)
     s.add_argument("--patterns", choices=["easy", "realistic"], default="easy")
 
-    d = sub.add_parser("demo", help="synth tutorial data, backtest it, score against labels")
+    d = sub.add_parser("demo", help="run the Airflow pipeline on tutorial data, score it")
     d.add_argument("--out", type=Path, default=Path("out/demo"))
-    d.add_argument("--days", type=int, default=60)
+    d.add_argument("--days", type=int, default=21, help="days of data (history + live)")
+    d.add_argument("--hours", type=int, default=48, help="hourly intervals the detect DAG runs")
     d.add_argument("--patterns", choices=["easy", "realistic"], default="easy")
 
     for name, text in (("backtest", "learn on the oldest 70 %, detect in the newest 30 %"),
@@ -37,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="write anomalies with severity ≥ this (0–100, default 0)")
         c.add_argument("--scores-out", type=Path, default=None,
                        help="also write every scored point to this CSV")
+        if name == "replay":
+            c.add_argument("--history", default=None,
+                           help="learn from this file or folder first, as activation does")
     return p
 
 
@@ -51,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo":
             from .demo import run_demo
 
-            print(run_demo(args.out, days=args.days, patterns=args.patterns))
+            print(run_demo(args.out, days=args.days, hours=args.hours, patterns=args.patterns))
             return 0
         return _detect(args)
     except (SpecError, InputError, FileExistsError, ValueError) as exc:
@@ -81,8 +85,13 @@ def _detect(args) -> int:
         raise InputError(f"{args.spec}: cannot read the definition ({exc})") from exc
     spec = parse_spec_json(text, source=str(args.spec))
     data = runner.read_input(spec, args.input)
-    job = runner.backtest if args.command == "backtest" else runner.replay
-    summary = job(spec, data, args.out, sensitivity=args.sensitivity, scores_out=args.scores_out)
+    if args.command == "backtest":
+        summary = runner.backtest(spec, data, args.out, sensitivity=args.sensitivity,
+                                  scores_out=args.scores_out)
+    else:
+        history = runner.read_input(spec, args.history) if args.history else None
+        summary = runner.replay(spec, data, args.out, sensitivity=args.sensitivity,
+                                scores_out=args.scores_out, history=history)
     print(summary)
     return 0
 

@@ -23,22 +23,25 @@ if AIRFLOW_V3:
         BaseOperator,
         BaseSensorOperator,
         Context,
+        DeltaDataIntervalTimetable,
         ObjectStoragePath,
         Param,
+        PokeReturnValue,
         TriggerRule,
     )
-    from airflow.sdk.exceptions import AirflowException, AirflowSkipException
+    from airflow.sdk.exceptions import AirflowException, AirflowSkipException, TaskDeferred
 else:  # Airflow 2.11
     from airflow.datasets import Dataset as Asset
+    from airflow.exceptions import AirflowException, AirflowSkipException, TaskDeferred
     from airflow.hooks.base import BaseHook
     from airflow.io.path import ObjectStoragePath
     from airflow.models.baseoperator import BaseOperator
     from airflow.models.dag import DAG
     from airflow.models.param import Param
     from airflow.notifications.basenotifier import BaseNotifier
-    from airflow.sensors.base import BaseSensorOperator
+    from airflow.sensors.base import BaseSensorOperator, PokeReturnValue
+    from airflow.timetables.interval import DeltaDataIntervalTimetable
     from airflow.utils.context import Context
-    from airflow.exceptions import AirflowException, AirflowSkipException
     from airflow.utils.trigger_rule import TriggerRule
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -62,8 +65,11 @@ __all__ = [
     "BaseSensorOperator",
     "BaseTrigger",
     "Context",
+    "DeltaDataIntervalTimetable",
     "ObjectStoragePath",
     "Param",
+    "PokeReturnValue",
+    "TaskDeferred",
     "TriggerEvent",
     "TriggerRule",
     "default_deferrable",

@@ -18,10 +18,12 @@ from .engine import Calendar, Detector, IntervalResult, ModelParams
 from .io.atomic import write_text_atomic
 from .io.quarantine import write_quarantine_csv
 from .io.reader import ReadResult, list_input_files, read_records
-from .io.results import consolidate_groups, scores_frame, write_interval
+from .io.results import consolidate_groups, file_stamp, scores_frame, write_interval
+from .io.storage import write_text
 from .spec import DetectorSpec
 
 BACKTEST_TRAIN_SHARE = 0.7   # L4M: learn on the oldest 70 %, detect in the newest 30 %
+INTERVAL_DIR = "intervals"   # one marker per processed interval (what sensors wait for)
 
 
 @dataclass
@@ -91,14 +93,63 @@ def backtest(spec: DetectorSpec, data: ReadResult, out_dir: Path, *, sensitivity
     return _finish(spec, detector, data, results, summary, sensitivity, scores_out)
 
 
+def learn_history(detector: Detector, data: ReadResult, until: dt.datetime | None = None) -> int:
+    """Activation: learn from the intervals of the history (those before ``until``, when
+    given: the detector's schedule start); return how many there were."""
+    records = data.records
+    if until is not None:
+        records = records[records["timestamp"] < pd.Timestamp(until)]
+    if records.empty:
+        return 0
+    matrix = detector.matrix(records)
+    detector.learn(matrix)
+    return len(matrix.numbers)
+
+
 def replay(spec: DetectorSpec, data: ReadResult, out_dir: Path, *, sensitivity: float = 0,
-           scores_out: Path | None = None) -> RunSummary:
-    """Continuous detection from a cold start over every interval of the input, in order."""
+           scores_out: Path | None = None, history: ReadResult | None = None) -> RunSummary:
+    """Continuous detection over every interval of the input, in order: from a cold
+    start, or after learning ``history`` as an activation does."""
     detector = new_detector(spec)
-    matrix = detector.matrix(data.records)
+    learned = learn_history(detector, history) if history is not None else 0
+    first = None
+    if learned:
+        first = detector.state.last_interval + 1
+    matrix = detector.matrix(data.records, first=first)
+    if first is not None and matrix.numbers[0] < first:
+        raise ValueError("the replayed input starts before the end of the history")
     results = detector.detect(matrix, with_scores=scores_out is not None)
-    summary = RunSummary("replay", Path(out_dir))
+    summary = RunSummary("replay", Path(out_dir), intervals_learned=learned)
     return _finish(spec, detector, data, results, summary, sensitivity, scores_out)
+
+
+def write_interval_results(out_dir, spec: DetectorSpec, result: IntervalResult,
+                           sensitivity: float) -> dict:
+    """One interval's result files and its processed marker; returns the marker.
+
+    ``out_dir`` is a Path or an ObjectStoragePath. The scheduled task and replay both
+    call this, so their files are the same bytes.
+    """
+    measures, dims = list(spec.measure_names), list(spec.dimensions)
+    write_interval(out_dir, result, measures=measures, dimensions=dims, timezone=spec.timezone,
+                   sensitivity=sensitivity)
+    keep = result.rows["severity"] >= sensitivity
+    found = result.rows["measure"][keep].tolist()
+    marker = {
+        "AnomalyDetectorName": spec.name,
+        "IntervalStart": pd.Timestamp(result.epoch, unit="s", tz="UTC").strftime(
+            "%Y-%m-%dT%H:%M:%SZ"),
+        "Timestamp": _stamp(result.epoch, spec.timezone),
+        "Status": "DETECTED",
+        "MetricsScored": result.metrics_scored,
+        "Anomalies": {m: found.count(m) for m in measures},
+        "AnomalyGroups": sum(1 for g in result.groups
+                             if g["AnomalyGroup"]["AnomalyGroupScore"] >= sensitivity),
+        "Sensitivity": float(sensitivity),
+    }
+    name = f"{file_stamp(result.epoch)}_interval.json"
+    write_text(out_dir / INTERVAL_DIR / name, json.dumps(marker, indent=1, sort_keys=True))
+    return marker
 
 
 def _finish(spec, detector, data, results: list[IntervalResult], summary: RunSummary,
@@ -108,10 +159,9 @@ def _finish(spec, detector, data, results: list[IntervalResult], summary: RunSum
     counts = dict.fromkeys(measures, 0)
     scored = [r for r in results if r.metrics_scored]
     for r in results:
-        write_interval(out_dir, r, measures=measures, dimensions=dims, timezone=spec.timezone,
-                       sensitivity=sensitivity)
-        for m in r.rows["measure"][r.rows["severity"] >= sensitivity].tolist():
-            counts[m] += 1
+        marker = write_interval_results(out_dir, spec, r, sensitivity)
+        for m, n in marker["Anomalies"].items():
+            counts[m] += n
     groups_file = consolidate_groups(out_dir)
     if scores_out is not None:
         frames = [scores_frame(r, dims, spec.timezone) for r in results if r.metrics_scored]

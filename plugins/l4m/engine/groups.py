@@ -88,7 +88,7 @@ class GroupTracker:
 
 def describe_group(group: dict, dimensions: list[str], related: list[dict]) -> dict:
     """GetAnomalyGroup response + ListAnomalyGroupTimeSeries response for one group."""
-    series = list(group["series"].values())
+    series = sorted(group["series"].values(), key=lambda s: [str(v) for v in s["combo"]])
     combos = [tuple(s["combo"]) for s in series]
     deviation = [s["deviation"] for s in series]
     timestamps = sorted({e for s in series for e in s["epochs"]})

@@ -78,3 +78,9 @@ def feedback_damping(z: np.ndarray, fb_level: np.ndarray, fb_sign: np.ndarray,
     zz = np.nan_to_num(z)
     alike = (fb_sign != 0) & (np.sign(zz) == fb_sign) & (np.abs(zz) <= 1.5 * fb_level)
     return np.where(alike, prm.feedback_damping, 1.0)
+
+
+def z_of_severity(score: float, prm: ModelParams) -> float:
+    """The |z| that alone gives severity ``score`` (inverse of :func:`severity`)."""
+    share = min(max(float(score), 0.0), 99.99) / 100.0
+    return prm.z_threshold - np.log(1.0 - share) * prm.z_half / np.log(2.0)

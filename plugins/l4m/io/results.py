@@ -26,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..engine.detector import IntervalResult
-from .atomic import write_bytes_atomic
+from .storage import names, write_bytes
 
 SCORE_DIR = "anomalyResults/metricValueAnomalyScore"
 CONTRIB_DIR = "anomalyResults/dimensionContributions"
@@ -81,8 +81,10 @@ def contribution_rows(result: IntervalResult, timezone: str, sensitivity: float)
 
 def write_interval(root: Path, result: IntervalResult, *, measures: list[str],
                    dimensions: list[str], timezone: str, sensitivity: float = 0.0) -> list[Path]:
-    """Write the interval's files (none when it has no anomaly ≥ sensitivity)."""
-    root = Path(root)
+    """Write the interval's files (none when it has no anomaly ≥ sensitivity).
+
+    ``root`` is a :class:`~pathlib.Path` or an ``ObjectStoragePath`` (see ``io.storage``).
+    """
     rows = score_rows(result, measures, dimensions, timezone, sensitivity)
     if not rows:
         return []
@@ -95,7 +97,7 @@ def write_interval(root: Path, result: IntervalResult, *, measures: list[str],
     ]
     groups = [g for g in result.groups if g["AnomalyGroup"]["AnomalyGroupScore"] >= sensitivity]
     path = root / GROUP_DIR / f"{stamp}_anomalyGroups.jsonl"
-    write_bytes_atomic(path, "".join(json.dumps(g, sort_keys=True) + "\n" for g in groups).encode())
+    write_bytes(path, "".join(json.dumps(g, sort_keys=True) + "\n" for g in groups).encode())
     written.append(path)
     return written
 
@@ -103,14 +105,14 @@ def write_interval(root: Path, result: IntervalResult, *, measures: list[str],
 def consolidate_groups(root: Path) -> Path:
     """Write ``anomalyGroups.jsonl``: the last state of every group, ordered by start time."""
     latest: dict[str, dict] = {}
-    for path in sorted((Path(root) / GROUP_DIR).glob("*_anomalyGroups.jsonl")):
-        for line in path.read_text().splitlines():
+    for name in names(root / GROUP_DIR, "*_anomalyGroups.jsonl"):
+        for line in (root / GROUP_DIR / name).read_text().splitlines():
             group = json.loads(line)
             latest[group["AnomalyGroup"]["AnomalyGroupId"]] = group
     ordered = sorted(latest.values(), key=lambda g: (g["AnomalyGroup"]["StartTime"],
                                                      g["AnomalyGroup"]["PrimaryMetricName"]))
-    out = Path(root) / "anomalyGroups.jsonl"
-    write_bytes_atomic(out, "".join(json.dumps(g, sort_keys=True) + "\n" for g in ordered).encode())
+    out = root / "anomalyGroups.jsonl"
+    write_bytes(out, "".join(json.dumps(g, sort_keys=True) + "\n" for g in ordered).encode())
     return out
 
 
@@ -134,5 +136,5 @@ def _write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
     writer.writerows(rows)
-    write_bytes_atomic(path, buf.getvalue().encode("utf-8"))
+    write_bytes(path, buf.getvalue().encode("utf-8"))
     return path

@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,17 +18,17 @@ from ..engine.detector import Detector
 from ..engine.groups import GroupTracker
 from ..engine.model import STATE_ARRAYS, ModelState
 from ..engine.params import ModelParams
-from .atomic import write_bytes_atomic, write_text_atomic
+from .storage import write_bytes, write_text
 
 FORMAT_VERSION = 1
 
 
-def save_detector(detector: Detector, folder: Path) -> None:
-    folder = Path(folder)
+def save_detector(detector: Detector, folder) -> None:
+    """Save into ``folder`` (a Path or an ObjectStoragePath); ``detector.json`` goes last."""
     buf = io.BytesIO()
     np.savez(buf, **detector.state.arrays())
-    write_bytes_atomic(folder / "model.npz", buf.getvalue())
-    write_text_atomic(folder / "keys.csv", detector.keys.to_csv(index=False))
+    write_bytes(folder / "model.npz", buf.getvalue())
+    write_text(folder / "keys.csv", detector.keys.to_csv(index=False))
     meta = {
         "format": FORMAT_VERSION,
         "name": detector.name,
@@ -42,20 +41,21 @@ def save_detector(detector: Detector, folder: Path) -> None:
         "last_day": detector.state.last_day,
         "groups": detector.tracker.to_state(),
     }
-    write_text_atomic(folder / "detector.json", json.dumps(meta, indent=1, sort_keys=True))
+    write_text(folder / "detector.json", json.dumps(meta, indent=1, sort_keys=True))
 
 
-def load_detector(folder: Path) -> Detector:
-    folder = Path(folder)
+def load_detector(folder) -> Detector:
+    """Load a detector saved by :func:`save_detector` (a Path or an ObjectStoragePath)."""
     meta = json.loads((folder / "detector.json").read_text())
     if meta.get("format") != FORMAT_VERSION:
         raise ValueError(f"{folder}: unsupported detector state format {meta.get('format')!r}")
     calendar = Calendar(meta["interval_seconds"], meta["utc_offset_seconds"])
     params = ModelParams(**meta["params"])
     dims = meta["dimensions"]
-    keys = pd.read_csv(folder / "keys.csv", dtype=str, keep_default_na=False)
+    keys = pd.read_csv(io.BytesIO((folder / "keys.csv").read_bytes()), dtype=str,
+                       keep_default_na=False)
     state = ModelState.empty(calendar, params, 0)
-    with np.load(folder / "model.npz", allow_pickle=False) as arrays:
+    with np.load(io.BytesIO((folder / "model.npz").read_bytes()), allow_pickle=False) as arrays:
         for name in STATE_ARRAYS:
             setattr(state, name, arrays[name])
     state.last_interval, state.last_day = meta["last_interval"], meta["last_day"]

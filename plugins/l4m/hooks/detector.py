@@ -1,0 +1,459 @@
+"""The detector hook: Lookout for Metrics' detector verbs over a storage root.
+
+L4M kept a detector's definition, state and results inside the service. Here they
+live under two roots from the definition (``Storage`` section, see
+:mod:`l4m.locations`), ``file://`` or ``s3://``, reached through Airflow's
+``ObjectStoragePath`` (the amazon provider's s3fs filesystem for ``s3://``)::
+
+    <state>/definition.json          the definition as created or last updated
+    <state>/detector.json            DescribeAnomalyDetector: status, failure reason, times
+    <state>/versions/<stamp>/        model state after the interval starting at <stamp> (UTC)
+    <state>/feedback/<group>_<series>.json
+    <results>/…                      the seed layout (see docs/outputs.md), plus
+    <results>/intervals/<stamp>_interval.json     one marker per processed interval
+    <results>/dataQuality/<stamp>_dataQuality.json
+
+State is versioned per interval and a version is only ever added: interval N loads
+the newest version before N and writes version N, so a failed run leaves the
+previous versions intact and a repeated run rewrites the same bytes.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from l4m.compat import BaseHook, ObjectStoragePath
+from l4m.locations import Locations, resolve
+from l4m.spec import DetectorSpec, parse_spec_json
+
+STATUS_FILE = "detector.json"
+DEFINITION_FILE = "definition.json"
+VERSIONS = "versions"
+FEEDBACK = "feedback"
+ACTIVE_STATUSES = ("ACTIVE", "LEARNING")
+# The definition fields the model state depends on: changing one needs a new detector.
+STRUCTURE = ("interval_seconds", "measure_names", "dimensions", "timezone")
+
+
+class DetectorError(ValueError):
+    """A verb that cannot be carried out in the detector's current state."""
+
+
+def stamp_of(epoch: int) -> str:
+    """``yyyyMMdd_HHmmss`` of a UTC epoch: the interval key in file and folder names."""
+    return dt.datetime.fromtimestamp(int(epoch), dt.timezone.utc).strftime("%Y%m%d_%H%M%S")
+
+
+def utc_epoch(value: Any) -> int:
+    """UTC epoch seconds of a datetime (naive = UTC), an ISO string or a pendulum time."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if not isinstance(value, dt.datetime):
+        raise DetectorError(f"not a point in time: {value!r}")
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return int(value.timestamp())
+
+
+def _iso(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def detector_arn(spec: DetectorSpec) -> str:
+    """An L4M-style detector ARN; region and account from the first alert target, if any."""
+    region, account = "local", "000000000000"
+    for alert in spec.alerts:
+        parts = (alert.sns_topic_arn or alert.lambda_arn or "").split(":")
+        if len(parts) > 4:
+            region, account = parts[3], parts[4]
+            break
+    return f"arn:aws:lookoutmetrics:{region}:{account}:AnomalyDetector:{spec.name}"
+
+
+class DetectorHook(BaseHook):
+    """Create, activate, back-test and run an embedded L4M detector.
+
+    :param spec: the detector definition (``l4m.spec.DetectorSpec``); see
+        :meth:`from_file`.
+    :param aws_conn_id: Airflow connection for ``s3://`` roots (unused for ``file://``).
+    :param locations: override the roots resolved from the definition.
+    """
+
+    conn_name_attr = "aws_conn_id"
+    default_conn_name = "aws_default"
+    conn_type = "aws"
+    hook_name = "Lookout for Metrics (embedded) detector"
+
+    def __init__(self, spec: DetectorSpec, *, aws_conn_id: str | None = default_conn_name,
+                 locations: Locations | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.spec = spec
+        self.aws_conn_id = aws_conn_id
+        self.locations = locations or resolve(spec)
+
+    @classmethod
+    def from_file(cls, definition: str, **kwargs) -> DetectorHook:
+        """A hook for the definition file at ``definition`` (a path or a URL)."""
+        text = _open(definition, kwargs.get("aws_conn_id")).read_text(encoding="utf-8")
+        return cls(parse_spec_json(text, source=str(definition)), **kwargs)
+
+    # ------------------------------------------------------------------ storage
+
+    def path(self, url: str) -> ObjectStoragePath:
+        return _open(url, self.aws_conn_id)
+
+    @property
+    def state_root(self) -> ObjectStoragePath:
+        return self.path(self.locations.state)
+
+    @property
+    def results_root(self) -> ObjectStoragePath:
+        return self.path(self.locations.results)
+
+    def _write_json(self, path: ObjectStoragePath, data: dict) -> None:
+        from l4m.io.storage import write_text
+
+        write_text(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def create_detector(self) -> dict:
+        """CreateAnomalyDetector + CreateMetricSet + CreateAlert from the definition.
+
+        Idempotent: creating again with the same definition changes nothing; a changed
+        definition is an update (:meth:`update_detector`).
+        """
+        if (self.state_root / STATUS_FILE).exists():
+            return self.update_detector()
+        self._write_json(self.state_root / DEFINITION_FILE, self.spec.document)
+        now = _iso(dt.datetime.now(dt.timezone.utc).timestamp())
+        self._write_json(self.state_root / STATUS_FILE, {
+            "AnomalyDetectorArn": detector_arn(self.spec),
+            "AnomalyDetectorName": self.spec.name,
+            "AnomalyDetectorDescription": self.spec.description,
+            "AnomalyDetectorConfig": {"AnomalyDetectorFrequency": self.spec.frequency},
+            "CreationTime": now, "LastModificationTime": now, "Status": "INACTIVE"})
+        self.log.info("Created detector %s at %s", self.spec.name, self.locations.state)
+        return {"AnomalyDetectorArn": detector_arn(self.spec)}
+
+    def update_detector(self) -> dict:
+        """UpdateAnomalyDetector/UpdateMetricSet: store the new definition.
+
+        Changing the interval, measures, dimensions or timezone of a detector that has
+        learned is refused (its model would not fit): create a detector with a new name.
+        """
+        old_text = (self.state_root / DEFINITION_FILE).read_text(encoding="utf-8")
+        old = parse_spec_json(old_text, source=self.locations.state)
+        if old.document != self.spec.document:
+            changed = [f for f in STRUCTURE if getattr(old, f) != getattr(self.spec, f)]
+            if changed and self._versions():
+                raise DetectorError(
+                    f"detector {self.spec.name}: {', '.join(changed)} changed after it learned; "
+                    "create a detector with a new name instead")
+            self._write_json(self.state_root / DEFINITION_FILE, self.spec.document)
+            self._set_status(self.describe_detector()["Status"])
+            self.log.info("Updated the definition of detector %s", self.spec.name)
+        return {"AnomalyDetectorArn": detector_arn(self.spec)}
+
+    def describe_detector(self) -> dict:
+        """DescribeAnomalyDetector (``DetectorError`` if it was never created)."""
+        path = self.state_root / STATUS_FILE
+        if not path.exists():
+            raise DetectorError(f"detector {self.spec.name} does not exist at "
+                                f"{self.locations.state}")
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    def _set_status(self, status: str, reason: str | None = None) -> dict:
+        record = self.describe_detector()
+        record.update(Status=status,
+                      LastModificationTime=_iso(dt.datetime.now(dt.timezone.utc).timestamp()))
+        record.pop("FailureReason", None)
+        if reason:
+            record["FailureReason"] = reason[:1000]
+        self._write_json(self.state_root / STATUS_FILE, record)
+        return record
+
+    @contextmanager
+    def _phase(self, running: str):
+        """Set ``running`` for the duration; FAILED with the reason if the work raises."""
+        self._set_status(running)
+        try:
+            yield
+        except Exception as exc:
+            self._set_status("FAILED", f"{type(exc).__name__}: {exc}")
+            raise
+
+    def activate_detector(self) -> dict:
+        """ActivateAnomalyDetector: learn from HistoricalDataPathList, or start cold.
+
+        Only history before ``Schedule.StartDate`` is learned (all of it without one), so
+        the history may overlap the intervals the schedule will detect.
+
+        ACTIVATING → LEARNING → ACTIVE with history; without history the detector is
+        LEARNING until its metrics have passed the cold start, then ACTIVE.
+        """
+        from l4m import runner
+        from l4m.io.reader import read_records
+
+        status = self.describe_detector()["Status"]
+        if status in ACTIVE_STATUSES:
+            return self.describe_detector()
+        with self._phase("ACTIVATING"):
+            detector = runner.new_detector(self.spec)
+            learned = 0
+            if self.spec.historical_paths:
+                self._set_status("LEARNING")
+                with self._local_files(self.spec.historical_paths) as files:
+                    learned = runner.learn_history(detector, read_records(files, self.spec),
+                                                   until=self.spec.pipeline.start_date)
+            if learned:
+                self._save_version(detector)
+        return self._set_status("ACTIVE" if learned else "LEARNING")
+
+    def back_test_detector(self) -> dict:
+        """BackTestAnomalyDetector: learn on the oldest 70 % of the history, detect in the
+        newest 30 %; results in the seed layout under ``<results>/backtest/``."""
+        from l4m import runner
+        from l4m.io.reader import read_records
+
+        if not self.spec.historical_paths:
+            raise DetectorError("a backtest needs MetricSource.S3SourceConfig."
+                                "HistoricalDataPathList in the definition")
+        with self._phase("BACK_TEST_ACTIVATING"):
+            with self._local_files(self.spec.historical_paths) as files:
+                data = read_records(files, self.spec)
+            self._set_status("BACK_TEST_ACTIVE")
+            with tempfile.TemporaryDirectory(prefix="l4m-backtest-") as tmp:
+                summary = runner.backtest(self.spec, data, Path(tmp)).as_dict()
+                self._upload_tree(tmp, self.results_root / "backtest")
+        self._set_status("BACK_TEST_COMPLETE")
+        summary["out_dir"] = f"{self.locations.results}/backtest"
+        return summary
+
+    # ------------------------------------------------------------------ detection
+
+    def detect_interval(self, interval_start: Any, *, sensitivity: float = 0.0) -> dict:
+        """Detect anomalies in one interval (the scheduled run's job); return its marker.
+
+        Reads the files at the definition's templated paths for the interval (rows
+        outside it are quarantined), scores it with the newest state before it, writes
+        the interval's results and saves the state after it as a new version.
+        """
+        from l4m import runner
+        from l4m.io.results import consolidate_groups
+
+        status = self.describe_detector()["Status"]
+        if status not in ACTIVE_STATUSES:
+            raise DetectorError(f"detector {self.spec.name} is {status}: activate it first")
+        detector = runner.new_detector(self.spec)
+        epoch = utc_epoch(interval_start)
+        number = int(detector.calendar.interval_number(epoch))
+        epoch = int(detector.calendar.epoch_seconds(number))
+        detector = self._load_before(epoch, detector)
+        files, data = self._read_interval(epoch)
+        [result] = detector.detect(detector.matrix(data.records, first=number, last=number))
+        marker = runner.write_interval_results(self.results_root, self.spec, result, sensitivity)
+        consolidate_groups(self.results_root)
+        self._write_json(self.results_root / "dataQuality" / f"{stamp_of(epoch)}_dataQuality.json",
+                         {"IntervalStart": marker["IntervalStart"], "Files": files,
+                          "DataQualityMetricList": data.quality.to_l4m()})
+        if data.quarantine:
+            self._write_quarantine(data.quarantine, epoch)
+        self._save_version(detector)
+        if status == "LEARNING" and marker["MetricsScored"]:
+            self._set_status("ACTIVE")
+        return marker
+
+    def interval_paths(self, epoch: int) -> list[str]:
+        """The templated paths rendered for the interval starting at ``epoch``."""
+        from l4m.spec import render_templated_path
+
+        start = dt.datetime.fromtimestamp(epoch, ZoneInfo(self.spec.timezone))
+        return [render_templated_path(p, start) for p in self.spec.templated_paths]
+
+    def _read_interval(self, epoch: int):
+        """(URLs read, ReadResult) of one interval; rows outside it are quarantined."""
+        import pandas as pd
+
+        from l4m.io.reader import read_records
+
+        present = [u for u in self.interval_paths(epoch) if self.path(u).exists()]
+        start = pd.Timestamp(epoch, unit="s", tz="UTC")
+        window = (start, start + pd.Timedelta(seconds=self.spec.interval_seconds))
+        with self._local_files(present) as files:
+            return present, read_records(files, self.spec, window=window)
+
+    def _write_quarantine(self, rows, epoch: int) -> None:
+        from l4m.io.quarantine import write_quarantine_csv
+
+        with tempfile.TemporaryDirectory(prefix="l4m-quarantine-") as tmp:
+            local = Path(tmp) / "quarantine.csv"
+            write_quarantine_csv(rows, local)
+            self._upload_file(local, self.results_root / "quarantine"
+                              / f"{stamp_of(epoch)}_quarantine.csv")
+
+    # ------------------------------------------------------------------ state versions
+
+    def _versions(self) -> list[str]:
+        from l4m.io.storage import names
+
+        root = self.state_root / VERSIONS
+        return [n for n in names(root) if (root / n / "detector.json").exists()]
+
+    def _load_before(self, epoch: int, fresh):
+        """The newest complete state version before ``epoch`` (``fresh`` when none)."""
+        from l4m.io.state_store import load_detector
+
+        key = stamp_of(epoch)
+        older = [v for v in self._versions() if v < key]
+        if not older:
+            if self._versions():
+                raise DetectorError(
+                    f"interval {key} is before the detector's first state "
+                    f"({self._versions()[0]}): it was learned in the history")
+            return self._apply_feedback(fresh)
+        return self._apply_feedback(load_detector(self.state_root / VERSIONS / older[-1]))
+
+    def _save_version(self, detector) -> None:
+        from l4m.io.state_store import save_detector
+
+        last = int(detector.calendar.epoch_seconds(detector.state.last_interval))
+        save_detector(detector, self.state_root / VERSIONS / stamp_of(last))
+
+    # ------------------------------------------------------------------ anomaly groups
+
+    def _groups(self) -> list[dict]:
+        path = self.results_root / "anomalyGroups.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line]
+
+    def list_anomaly_groups(self, *, sensitivity: float = 0.0) -> list[dict]:
+        """ListAnomalyGroupSummaries: groups with a score ≥ ``sensitivity``, oldest first."""
+        return [{k: g["AnomalyGroup"][k] for k in ("StartTime", "EndTime", "AnomalyGroupId",
+                                                   "AnomalyGroupScore", "PrimaryMetricName")}
+                for g in self._groups() if g["AnomalyGroup"]["AnomalyGroupScore"] >= sensitivity]
+
+    def get_anomaly_group(self, group_id: str) -> dict:
+        """GetAnomalyGroup (with InterMetricImpactList)."""
+        group = self._group(group_id)
+        return {"AnomalyGroup": group["AnomalyGroup"],
+                "InterMetricImpactList": group["InterMetricImpactList"]}
+
+    def list_anomaly_group_time_series(self, group_id: str) -> dict:
+        """ListAnomalyGroupTimeSeries."""
+        return self._group(group_id)["AnomalyGroupTimeSeries"]
+
+    def _group(self, group_id: str) -> dict:
+        for group in self._groups():
+            if group["AnomalyGroup"]["AnomalyGroupId"] == group_id:
+                return group
+        raise DetectorError(f"no anomaly group {group_id!r} for detector {self.spec.name}")
+
+    # ------------------------------------------------------------------ feedback
+
+    def put_feedback(self, group_id: str, time_series_id: str, is_anomaly: bool) -> None:
+        """PutFeedback: ``IsAnomaly`` for one series of a group; used from the next interval."""
+        series = self.list_anomaly_group_time_series(group_id)
+        ids = [ts["TimeSeriesId"] for ts in series["TimeSeriesList"]]
+        if time_series_id not in ids:
+            raise DetectorError(f"group {group_id} has no time series {time_series_id!r}")
+        group = self.get_anomaly_group(group_id)["AnomalyGroup"]
+        self._write_json(self.state_root / FEEDBACK / f"{group_id}_{time_series_id}.json", {
+            "AnomalyGroupId": group_id, "TimeSeriesId": time_series_id,
+            "IsAnomaly": bool(is_anomaly), "MetricName": series["MetricName"],
+            "AnomalyGroupScore": group["AnomalyGroupScore"],
+            "DimensionList": series["TimeSeriesList"][ids.index(time_series_id)]["DimensionList"],
+            "Time": _iso(dt.datetime.now(dt.timezone.utc).timestamp())})
+
+    def get_feedback(self, group_id: str) -> list[dict]:
+        """GetFeedback: the verdicts given for one group's series."""
+        return [{"TimeSeriesId": f["TimeSeriesId"], "IsAnomaly": f["IsAnomaly"]}
+                for f in self._feedback() if f["AnomalyGroupId"] == group_id]
+
+    def _feedback(self) -> list[dict]:
+        from l4m.io.storage import names
+
+        root = self.state_root / FEEDBACK
+        records = [json.loads((root / n).read_text()) for n in names(root, "*.json")]
+        return sorted(records, key=lambda f: (f["Time"], f["AnomalyGroupId"], f["TimeSeriesId"]))
+
+    def _apply_feedback(self, detector):
+        """Apply every verdict (in the order given) to the detector's series.
+
+        The deviation's size is taken from the group's score (severity 50 ≈ z 6), so a
+        "not an anomaly" damps later deviations of that size or smaller on that series.
+        """
+        from l4m.engine.severity import z_of_severity
+
+        records = self._feedback()
+        if not records:
+            return detector
+        keys = detector.keys.astype(str)
+        for f in records:
+            match = keys["measure"] == f["MetricName"]
+            for d in f["DimensionList"]:
+                match &= keys[d["DimensionName"]] == d["DimensionValue"]
+            for series in match[match].index:
+                z = z_of_severity(f["AnomalyGroupScore"], detector.params)
+                detector.feedback(int(series), z, f["IsAnomaly"])
+        return detector
+
+    # ------------------------------------------------------------------ data quality
+
+    def get_data_quality_metrics(self, interval_start: Any) -> dict:
+        """GetDataQualityMetrics for one detected interval."""
+        path = self.results_root / "dataQuality" / f"{stamp_of(utc_epoch(interval_start))}" \
+            "_dataQuality.json"
+        if not path.exists():
+            raise DetectorError(f"no data quality metrics for interval {interval_start}")
+        return json.loads(path.read_text())
+
+    # ------------------------------------------------------------------ file transfer
+
+    @contextmanager
+    def _local_files(self, urls):
+        """Local paths of the files under ``urls``; remote ones are copied to a temp dir."""
+        from l4m.io.reader import list_input_files
+        from l4m.io.storage import local
+
+        files: list[str] = []
+        with tempfile.TemporaryDirectory(prefix="l4m-input-") as tmp:
+            for i, url in enumerate(urls):
+                path = self.path(url)
+                on_disk = local(path)
+                if on_disk is not None:
+                    files += list_input_files(str(on_disk))
+                    continue
+                sources = [path] if path.is_file() else sorted(
+                    p for p in path.rglob("*") if p.is_file() and not p.name.startswith((".", "_")))
+                for j, src in enumerate(sources):
+                    target = Path(tmp) / f"{i:04d}_{j:06d}_{src.name}"
+                    with src.open("rb") as fin, target.open("wb") as fout:
+                        shutil.copyfileobj(fin, fout)
+                    files.append(str(target))
+            yield files
+
+    def _upload_file(self, local_file, target: ObjectStoragePath) -> None:
+        from l4m.io.storage import write_bytes
+
+        write_bytes(target, Path(local_file).read_bytes())
+
+    def _upload_tree(self, folder: str, target: ObjectStoragePath) -> None:
+        base = Path(folder)
+        for file in sorted(p for p in base.rglob("*") if p.is_file()):
+            self._upload_file(file, target.joinpath(*file.relative_to(base).parts))
+
+
+def _open(url: str, conn_id: str | None) -> ObjectStoragePath:
+    if "://" not in str(url):
+        url = f"file://{Path(url).resolve()}"
+    return ObjectStoragePath(url, conn_id=conn_id) if str(url).startswith("s3://") \
+        else ObjectStoragePath(url)
+

@@ -1,0 +1,1 @@
+"""Notifications of the L4M provider."""

@@ -1,0 +1,1 @@
+"""Operators of the L4M provider."""

@@ -1,0 +1,1 @@
+"""Triggers of the L4M provider."""
