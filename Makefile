@@ -4,7 +4,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_DIR ?= out/demo
 
-.PHONY: demo test install lint bench bench-venv clean
+AF2_VENV ?= .venv-af2
+AF2_SPEC ?= apache-airflow==2.11.*
+# The Airflow-facing tests, run again on the lowest supported Airflow (2.11).
+AF2_TESTS ?= tests/test_dags.py tests/test_detector_hook.py tests/test_sensors.py \
+	tests/test_alerts.py tests/test_catalog.py tests/test_provider.py
+
+.PHONY: demo test test-af3 test-af2 install install-af2 browser lint bench bench-venv clean
 
 $(BIN)/l4m: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,13 +20,33 @@ $(BIN)/l4m: pyproject.toml
 
 install: $(BIN)/l4m
 
-## Main job on the embedded default: tutorial data -> backtest -> accuracy against labels.
+$(AF2_VENV)/bin/airflow: pyproject.toml
+	$(PYTHON) -m venv $(AF2_VENV)
+	$(AF2_VENV)/bin/pip install --quiet --upgrade pip
+	$(AF2_VENV)/bin/pip install --quiet '$(AF2_SPEC)' -e '.[dev]'
+	touch $@
+
+install-af2: $(AF2_VENV)/bin/airflow
+
+## Headless Chromium for the dashboard check (Debian package; needs root or sudo).
+browser:
+	@command -v chromium >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+## Main job on the embedded default: the setup and detect DAGs on tutorial data.
 demo: install
+	rm -rf $(DEMO_DIR)
 	$(BIN)/l4m demo --out $(DEMO_DIR)
 
-## Install and run the whole test suite.
-test: install
+## Install and run the whole test suite (Airflow 3), then the Airflow-facing tests on 2.11.
+test: test-af3 test-af2
+
+test-af3: install browser
 	$(BIN)/python -m pytest -q
+
+test-af2: install-af2
+	$(AF2_VENV)/bin/python -m pytest -q -p no:cacheprovider $(AF2_TESTS)
 
 lint: install
 	$(BIN)/ruff check plugins tests bench
@@ -36,4 +62,4 @@ bench: install bench-venv
 	$(BIN)/python bench/run_bench.py
 
 clean:
-	rm -rf $(VENV) .venv-bench out
+	rm -rf $(VENV) $(AF2_VENV) .venv-bench out

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from l4m import runner
 from l4m.hooks.detector import DetectorError, DetectorHook
 from l4m.io.reader import read_records

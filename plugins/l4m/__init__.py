@@ -15,4 +15,18 @@ def get_provider_info() -> dict:
         "description": "Anomaly detection on business metrics with L4M's detector definition, "
         "result layout and alerts, run by an embedded engine.",
         "versions": [__version__],
+        "integrations": [{
+            "integration-name": "Lookout for Metrics (embedded)",
+            "tags": ["software"],
+        }],
+        "operators": [{"integration-name": "Lookout for Metrics (embedded)", "python-modules": [
+            "l4m.operators.detector", "l4m.operators.alerts", "l4m.operators.catalog",
+            "l4m.operators.dashboard"]}],
+        "sensors": [{"integration-name": "Lookout for Metrics (embedded)",
+                     "python-modules": ["l4m.sensors.storage"]}],
+        "hooks": [{"integration-name": "Lookout for Metrics (embedded)", "python-modules": [
+            "l4m.hooks.detector", "l4m.hooks.catalog", "l4m.hooks.alerts"]}],
+        "triggers": [{"integration-name": "Lookout for Metrics (embedded)",
+                      "python-modules": ["l4m.triggers.storage"]}],
+        "notifications": ["l4m.notifications.alerts.L4MAlertNotifier"],
     }

@@ -28,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--hours", type=int, default=48, help="hourly intervals the detect DAG runs")
     d.add_argument("--patterns", choices=["easy", "realistic"], default="easy")
 
-    for name, text in (("backtest", "learn on the oldest 70 %, detect in the newest 30 %"),
+    for name, text in (("backtest", "learn on the oldest 70 %%, detect in the newest 30 %%"),
                        ("replay", "detect continuously from a cold start, interval by interval")):
         c = sub.add_parser(name, help=text)
         c.add_argument("--spec", required=True, type=Path, help="detector definition (JSON)")

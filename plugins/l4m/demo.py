@@ -52,9 +52,15 @@ def run_demo(out: Path, *, days: int = 21, hours: int = 48, patterns: str = "eas
                AIRFLOW__CORE__DAGS_FOLDER=str(dags_folder()))
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True,
                    stdout=subprocess.DEVNULL)
-    subprocess.run([sys.executable, "-m", "l4m.demo", str(out), live_start.isoformat(),
-                    str(hours)], env=env, check=True)
-    return summarise(out, paths.labels, live_start, hours)
+    log = out / "airflow" / "dag-runs.log"
+    with log.open("w") as sink:
+        done = subprocess.run([sys.executable, "-m", "l4m.demo", str(out),
+                               live_start.isoformat(), str(hours)],
+                              env=env, stdout=sink, stderr=subprocess.STDOUT, check=False)
+    if done.returncode:
+        tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-40:])
+        raise RuntimeError(f"the DAG runs failed (log: {log}):\n{tail}")
+    return summarise(out, paths.labels, live_start, hours) + f"\nAirflow task logs: {log}"
 
 
 def dags_folder() -> Path:
@@ -69,12 +75,13 @@ def run_dags(live_start: dt.datetime, hours: int) -> None:
     bag = DagBag(dag_folder=str(dags_folder()))
     if bag.import_errors:
         raise RuntimeError(f"DAG import errors: {bag.import_errors}")
-    setup = bag.get_dag(f"l4m_{DETECTOR}_setup")
-    detect = bag.get_dag(f"l4m_{DETECTOR}_detect")
+    setup = bag.dags[f"l4m_{DETECTOR}_setup"]
+    detect = bag.dags[f"l4m_{DETECTOR}_detect"]
     _check(setup.test(logical_date=live_start), setup.dag_id)
     for h in range(hours):
-        logical = live_start + dt.timedelta(hours=h)
-        _check(detect.test(logical_date=logical), f"{detect.dag_id} {logical:%Y-%m-%d %H:%M}")
+        # A manual run at T covers the interval that ends at T (infer_manual_data_interval).
+        run_after = live_start + dt.timedelta(hours=h + 1)
+        _check(detect.test(logical_date=run_after), f"{detect.dag_id} {run_after:%Y-%m-%d %H:%M}")
 
 
 def _check(run, what: str) -> None:
@@ -102,8 +109,8 @@ def summarise(out: Path, labels_file: Path, live_start: dt.datetime, hours: int)
     table = pd.concat([pd.read_csv(f, dtype={d: str for d in spec_dims}) for f in files]) \
         if files else pd.DataFrame(columns=["Timestamp", *spec_dims])
     table["timestamp"] = pd.to_datetime(table["Timestamp"])
-    lines = [f"ran l4m_{DETECTOR}_setup once and l4m_{DETECTOR}_detect for {hours} hourly "
-             f"intervals from {start} (UTC)",
+    lines = [(f"ran l4m_{DETECTOR}_setup once and l4m_{DETECTOR}_detect for {hours} hourly "
+              f"intervals from {start} (UTC)"),
              f"accuracy at sensitivity {DEMO_SENSITIVITY} against {labels_file}:"]
     for m in spec.measure_names:
         col = f"{m}GroupScore"
@@ -113,8 +120,8 @@ def summarise(out: Path, labels_file: Path, live_start: dt.datetime, hours: int)
         lines.append(f"  {m}: anomalous points={len(hit)} events={s.events} found={s.found} "
                      f"false_runs={s.false_runs} F1={s.f1:.3f}")
     lines += [f"results:   {out / 'results'} (seed S3 layout)",
-              f"catalog:   {out / 'catalog.duckdb'} (DuckDB: live, metricvalueanomalyscore, "
-              "dimensioncontributions + dataset views)",
+              (f"catalog:   {out / 'catalog.duckdb'} (DuckDB: live, metricvalueanomalyscore, "
+               "dimensioncontributions + dataset views)"),
               f"dashboard: {out / 'dashboard.html'}"]
     return "\n".join(lines)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from l4m.spec_paths import (
     CsvFormat,
@@ -145,7 +145,7 @@ class DetectorSpec:
     file_format: CsvFormat | JsonFormat
     alerts: tuple[AlertSpec, ...]
     document: dict
-    pipeline: PipelineSpec = PipelineSpec()
+    pipeline: PipelineSpec = field(default_factory=PipelineSpec)
 
     @property
     def measure_names(self) -> tuple[str, ...]:

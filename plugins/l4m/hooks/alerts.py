@@ -1,0 +1,178 @@
+"""Send a detector's alerts for one interval: to SNS and Lambda, once per alert event.
+
+The operator :class:`~l4m.operators.alerts.SendAlertsOperator` and the notifier
+:class:`~l4m.notifications.alerts.L4MAlertNotifier` both go through
+:class:`L4MAlertsHook`. Files are read and written with Airflow's ``ObjectStoragePath``
+(``file://`` or ``s3://`` through ``aws_conn_id``); AWS calls go through the amazon
+provider's ``SnsHook.publish_to_target`` and ``LambdaHook.invoke_lambda`` only.
+"""
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from pathlib import Path
+
+from l4m.alerts import (
+    DATA_MISSING,
+    alert_payloads,
+    alert_target,
+    missing_data_payload,
+    sns_message,
+)
+from l4m.compat import BaseHook, ObjectStoragePath
+from l4m.locations import resolve
+from l4m.spec import AlertSpec, DetectorSpec, parse_spec_json
+
+ALERTS_DIR = "alerts"
+MISSING_DATA_DIR = "missingData"
+
+
+class L4MAlertsHook(BaseHook):
+    """Alerts of one detector definition: payloads from the results, delivery, a record.
+
+    :param definition: path or URL of the detector definition JSON.
+    :param aws_conn_id: Airflow AWS connection for SNS, Lambda and ``s3://`` files.
+    :param region_name: AWS region of the SNS and Lambda clients; default: the region in
+        each target's ARN.
+    """
+
+    def __init__(
+        self, definition: str, *, aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+    ):
+        super().__init__()
+        self.definition = definition
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+        self._target_hooks: dict = {}
+
+    def path(self, url: str) -> ObjectStoragePath:
+        """``url`` as an ObjectStoragePath (remote ones through ``aws_conn_id``)."""
+        if url.startswith("s3://"):
+            return ObjectStoragePath(url, conn_id=self.aws_conn_id)
+        return ObjectStoragePath(url)
+
+    @cached_property
+    def spec(self) -> DetectorSpec:
+        """The validated definition."""
+        return parse_spec_json(self.path(self.definition).read_text(), self.definition)
+
+    @cached_property
+    def results(self) -> ObjectStoragePath:
+        """The detector's results root."""
+        return self.path(resolve(self.spec).results)
+
+    def _interval_file(self, folder: str, suffix: str, epoch: int) -> ObjectStoragePath:
+        from l4m.io.results import file_stamp
+
+        return self.results / folder / f"{file_stamp(epoch)}_{suffix}"
+
+    # ------------------------------------------------------------------------ payloads
+
+    def anomaly_alerts(self, epoch: int) -> tuple[int, list[tuple[AlertSpec, dict]]]:
+        """(groups in the interval's group file, (alert, payload) of every alert to send)."""
+        from l4m.io.results import GROUP_DIR
+
+        path = self._interval_file(GROUP_DIR, "anomalyGroups.jsonl", epoch)
+        if not path.exists():
+            self.log.info("No anomaly group file %s: no anomalies in this interval", path)
+            return 0, []
+        groups = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        batch = [(alert, payload) for alert in self.spec.alerts
+                 for payload in alert_payloads(self.spec, alert, groups, interval_epoch=epoch)]
+        return len(groups), batch
+
+    def missing_paths(self, epoch: int) -> list[str] | None:
+        """The ``Paths`` (or ``paths``) of the interval's ``missingData`` file; ``None`` if absent."""
+        path = self._interval_file(MISSING_DATA_DIR, "missingData.json", epoch)
+        if not path.exists():
+            return None
+        record = json.loads(path.read_text())
+        return list(record["Paths"] if "Paths" in record else record["paths"])
+
+    def missing_data_alerts(
+        self, epoch: int, paths: list[str], alert_name: str | None = None
+    ) -> list[tuple[AlertSpec, dict]]:
+        """(alert, data-missing payload) for every alert, or only ``alert_name``."""
+        alerts = self.spec.alerts
+        if alert_name is not None:
+            alerts = tuple(alert for alert in alerts if alert.name == alert_name)
+            if not alerts:
+                known = ", ".join(a.name for a in self.spec.alerts) or "none"
+                raise ValueError(f"no alert {alert_name!r} in the definition (alerts: {known})")
+        return [(alert, missing_data_payload(self.spec, alert, interval_epoch=epoch, paths=paths))
+                for alert in alerts]
+
+    # ------------------------------------------------------------------------ delivery
+
+    def deliver(self, epoch: int, batch: list[tuple[AlertSpec, dict]]) -> dict:
+        """Send each payload not yet in the interval's alert record, then rewrite the record.
+
+        The record ``<results>/alerts/<stamp>_alerts.jsonl`` has one line per sent alert
+        (``alertName``, ``alertEventId``, ``target``, ``payload``) and is written whole,
+        also when a send fails (what was sent before the failure is kept). Returns the
+        counts ``anomaly_alerts_sent``, ``data_missing_alerts_sent`` and ``already_sent``.
+        """
+        record = self._interval_file(ALERTS_DIR, "alerts.jsonl", epoch)
+        lines = record.read_text().splitlines() if record.exists() else []
+        recorded = {json.loads(line)["alertEventId"] for line in lines if line.strip()}
+        counts = {"anomaly_alerts_sent": 0, "data_missing_alerts_sent": 0, "already_sent": 0}
+        sent = []
+        try:
+            for alert, payload in batch:
+                event = payload["alertEventId"]
+                if event in recorded:
+                    self.log.info("Alert event %s already sent (recorded in %s): not sending "
+                                  "it again", event, record)
+                    counts["already_sent"] += 1
+                    continue
+                target = self.send(alert, payload)
+                recorded.add(event)
+                sent.append({"alertName": alert.name, "alertEventId": event, "target": target,
+                             "payload": payload})
+                missing = payload.get("alertType") == DATA_MISSING
+                counts["data_missing_alerts_sent" if missing else "anomaly_alerts_sent"] += 1
+        finally:
+            if sent:
+                text = "".join(line + "\n" for line in lines if line.strip())
+                text += "".join(json.dumps(entry) + "\n" for entry in sent)
+                self._write_whole(record, text)
+        return counts
+
+    def send(self, alert: AlertSpec, payload: dict) -> str:
+        """Send one payload to the alert's SNS topic or Lambda function; return its ARN."""
+        target = alert_target(alert)
+        if alert.lambda_arn:
+            self._target_hook("lambda", target).invoke_lambda(
+                function_name=target, invocation_type="Event", payload=json.dumps(payload))
+        else:
+            subject, message = sns_message(alert, payload)
+            self._target_hook("sns", target).publish_to_target(
+                target_arn=target, message=message, subject=subject)
+        self.log.info("Sent alert %s event %s to %s", alert.name, payload["alertEventId"], target)
+        return target
+
+    def _target_hook(self, service: str, arn: str):
+        """The amazon provider's hook for ``service`` in the target's region (one per region)."""
+        region = self.region_name or arn.split(":")[3]
+        key = (service, region)
+        if key not in self._target_hooks:
+            if service == "sns":
+                from airflow.providers.amazon.aws.hooks.sns import SnsHook as hook_class
+            else:
+                from airflow.providers.amazon.aws.hooks.lambda_function import (
+                    LambdaHook as hook_class,
+                )
+            self._target_hooks[key] = hook_class(aws_conn_id=self.aws_conn_id,
+                                                 region_name=region)
+        return self._target_hooks[key]
+
+    @staticmethod
+    def _write_whole(path: ObjectStoragePath, text: str) -> None:
+        """Replace ``path``'s content in one step (a local file via a temporary file)."""
+        if path.protocol in ("", "file", "local"):
+            from l4m.io.atomic import write_text_atomic
+
+            write_text_atomic(Path(path.path), text)
+        else:
+            path.write_text(text)

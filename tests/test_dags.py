@@ -1,0 +1,115 @@
+"""DAG integrity: the shipped DAG file imports cleanly, builds both DAGs per definition,
+every task has retries and an owner, and parsing is quick and touches no storage."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+DAGS = REPO / "dags"
+DAG_FILE = DAGS / "l4m_detectors.py"
+
+
+@pytest.fixture()
+def dagbag(monkeypatch):
+    from airflow.models.dagbag import DagBag
+
+    monkeypatch.delenv("L4M_DETECTORS_DIR", raising=False)
+    return DagBag(dag_folder=str(DAGS))
+
+
+def test_no_import_errors_and_both_dags(dagbag):
+    assert dagbag.import_errors == {}
+    assert {"l4m_ecommerce_setup", "l4m_ecommerce_detect"} <= set(dagbag.dag_ids)
+
+
+def test_every_task_has_retries_and_an_owner(dagbag):
+    for dag in dagbag.dags.values():
+        for task in dag.tasks:
+            assert task.retries >= 1, f"{dag.dag_id}.{task.task_id} has no retries"
+            assert task.owner not in ("", "airflow"), f"{dag.dag_id}.{task.task_id} owner"
+
+
+def test_detect_dag_runs_in_order_every_interval(dagbag):
+    dag = dagbag.dags["l4m_ecommerce_detect"]
+    assert dag.max_active_runs == 1
+    from l4m.compat import DeltaDataIntervalTimetable
+
+    assert dag.timetable == DeltaDataIntervalTimetable(dt.timedelta(hours=1))
+    detect = dag.get_task("detect_anomalies")
+    assert detect.depends_on_past
+    assert next(o.uri for o in detect.outlets).endswith("/anomalyResults")
+    order = [t.task_id for t in dag.topological_sort()] if hasattr(dag, "topological_sort") \
+        else list(dag.task_dict)
+    assert order.index("wait_for_interval_data") < order.index("detect_anomalies")
+
+
+def test_one_pair_of_dags_per_definition(monkeypatch, tmp_path):
+    from airflow.models.dagbag import DagBag
+
+    for name in ("shop_a", "shop_b"):
+        doc = json.loads((DAGS / "detectors" / "ecommerce.json").read_text())
+        doc["AnomalyDetectorName"] = name
+        (tmp_path / f"{name}.json").write_text(json.dumps(doc))
+    monkeypatch.setenv("L4M_DETECTORS_DIR", str(tmp_path))
+    bag = DagBag(dag_folder=str(DAG_FILE))
+    assert bag.import_errors == {}
+    assert sorted(bag.dag_ids) == ["l4m_shop_a_detect", "l4m_shop_a_setup",
+                                   "l4m_shop_b_detect", "l4m_shop_b_setup"]
+
+
+def test_bad_definition_is_an_import_error_naming_the_field(monkeypatch, tmp_path):
+    from airflow.models.dagbag import DagBag
+
+    doc = json.loads((DAGS / "detectors" / "ecommerce.json").read_text())
+    doc["MetricSet"]["Offset"] = -1
+    (tmp_path / "bad.json").write_text(json.dumps(doc))
+    monkeypatch.setenv("L4M_DETECTORS_DIR", str(tmp_path))
+    bag = DagBag(dag_folder=str(DAG_FILE))
+    [error] = bag.import_errors.values()
+    assert "MetricSet.Offset" in error
+
+
+PARSE_PROBE = textwrap.dedent("""
+    import json, os, sys, time
+    import airflow
+    from airflow.models.dagbag import DagBag
+    events = []
+    def audit(event, args):
+        if event == "open" and isinstance(args[0], str) and not args[0].endswith(
+                (".py", ".pyc", ".so", ".pth")) and "site-packages" not in args[0] \\
+                and "/lib/python3" not in args[0]:
+            events.append(("open", args[0]))
+        elif event in ("socket.connect", "sqlite3.connect", "subprocess.Popen"):
+            events.append((event, str(args[:2])))
+    DagBag(dag_folder=sys.argv[1])         # warm: first parse imports the l4m modules
+    sys.addaudithook(audit)
+    t0 = time.perf_counter()
+    bag = DagBag(dag_folder=sys.argv[1])
+    took = time.perf_counter() - t0
+    print(json.dumps({"seconds": took, "events": events, "errors": list(bag.import_errors)}))
+""")
+
+
+def test_parse_is_quick_and_touches_only_definitions(tmp_path):
+    detectors = tmp_path / "detectors"
+    shutil.copytree(DAGS / "detectors", detectors)
+    env = {**__import__("os").environ, "L4M_DETECTORS_DIR": str(detectors)}
+    done = subprocess.run([sys.executable, "-c", PARSE_PROBE, str(DAG_FILE)], env=env,
+                          capture_output=True, text=True, check=True)
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["errors"] == []
+    touched = {path for kind, path in report["events"] if kind == "open"}
+    others = {e for e in report["events"] if e[0] != "open"}
+    allowed = {str(DAG_FILE), str(detectors)} | {str(p) for p in detectors.glob("*.json")}
+    assert not others, f"network, database or process calls at parse time: {others}"
+    assert touched <= allowed | {str(DAGS), str(DAGS / ".airflowignore")}, touched - allowed
+    print(f"DAG file parse: {report['seconds'] * 1000:.0f} ms")
+    assert report["seconds"] < 1.0
