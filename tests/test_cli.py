@@ -10,8 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from l4m.cli import main
-from l4m.demo import flagged_points
-from l4m.evaluation import score_events
+from l4m.evaluation import flagged_points, score_events
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("L4M_SHARED_DIR", REPO.parent / "shared"))

@@ -72,16 +72,18 @@ def run_dags(live_start: dt.datetime, hours: int) -> None:
     """Run the setup DAG once and the detect DAG for each hour (inside the Airflow home)."""
     from airflow.models.dagbag import DagBag
 
+    from .compat import dag_test
+
     bag = DagBag(dag_folder=str(dags_folder()))
     if bag.import_errors:
         raise RuntimeError(f"DAG import errors: {bag.import_errors}")
     setup = bag.dags[f"l4m_{DETECTOR}_setup"]
     detect = bag.dags[f"l4m_{DETECTOR}_detect"]
-    _check(setup.test(logical_date=live_start), setup.dag_id)
+    _check(dag_test(setup, live_start), setup.dag_id)
     for h in range(hours):
         # A manual run at T covers the interval that ends at T (infer_manual_data_interval).
         run_after = live_start + dt.timedelta(hours=h + 1)
-        _check(detect.test(logical_date=run_after), f"{detect.dag_id} {run_after:%Y-%m-%d %H:%M}")
+        _check(dag_test(detect, run_after), f"{detect.dag_id} {run_after:%Y-%m-%d %H:%M}")
 
 
 def _check(run, what: str) -> None:
@@ -94,8 +96,7 @@ def summarise(out: Path, labels_file: Path, live_start: dt.datetime, hours: int)
     """Anomalies the detect runs wrote, scored against the labels of the live window."""
     import pandas as pd
 
-    from .evaluation import score_events
-    from .io.results import SCORE_DIR
+    from .evaluation import flagged_points, score_events
     from .spec import parse_spec_json
 
     spec = parse_spec_json((out / "detectors" / f"{DETECTOR}.json").read_text())
@@ -105,18 +106,12 @@ def summarise(out: Path, labels_file: Path, live_start: dt.datetime, hours: int)
     start = pd.Timestamp(live_start).tz_localize(None)
     end = start + pd.Timedelta(hours=hours)
     labels = labels[labels["timestamp"] < end]
-    files = sorted((out / "results" / SCORE_DIR).glob("*.csv"))
-    table = pd.concat([pd.read_csv(f, dtype={d: str for d in spec_dims}) for f in files]) \
-        if files else pd.DataFrame(columns=["Timestamp", *spec_dims])
-    table["timestamp"] = pd.to_datetime(table["Timestamp"])
     lines = [(f"ran l4m_{DETECTOR}_setup once and l4m_{DETECTOR}_detect for {hours} hourly "
               f"intervals from {start} (UTC)"),
              f"accuracy at sensitivity {DEMO_SENSITIVITY} against {labels_file}:"]
     for m in spec.measure_names:
-        col = f"{m}GroupScore"
-        hit = table[table[col].fillna(-1) >= DEMO_SENSITIVITY] if col in table else table[:0]
-        s = score_events(labels, hit[[*spec_dims, "timestamp"]], spec_dims, f"{m}_label",
-                         start=start)
+        hit = flagged_points(out / "results", m, spec_dims, DEMO_SENSITIVITY)
+        s = score_events(labels, hit, spec_dims, f"{m}_label", start=start)
         lines.append(f"  {m}: anomalous points={len(hit)} events={s.events} found={s.found} "
                      f"false_runs={s.false_runs} F1={s.f1:.3f}")
     lines += [f"results:   {out / 'results'} (seed S3 layout)",

@@ -73,3 +73,19 @@ def score_events(truth: pd.DataFrame, flagged: pd.DataFrame, keys: list[str], la
     for _, g in merged.groupby(keys, sort=False):
         total = total + score_series(g[label].to_numpy(), g["_flag"].to_numpy(), tolerance)
     return total
+
+
+def flagged_points(out_dir, measure: str, dims: list[str], sensitivity: float) -> pd.DataFrame:
+    """The (dims, timestamp) points written as anomalous for ``measure`` at ``sensitivity``
+    in the ``metricValueAnomalyScore`` files under ``out_dir``."""
+    from pathlib import Path
+
+    from .io.results import SCORE_DIR
+
+    files = sorted((Path(out_dir) / SCORE_DIR).glob("*.csv"))
+    cols = [*dims, "timestamp"]
+    if not files:
+        return pd.DataFrame(columns=cols)
+    table = pd.concat([pd.read_csv(f, dtype={d: str for d in dims}) for f in files])
+    hit = table[table[f"{measure}GroupScore"].fillna(-1) >= sensitivity]
+    return hit.assign(timestamp=pd.to_datetime(hit["Timestamp"]))[cols]
