@@ -22,6 +22,7 @@ from l4m.alerts import (
     sns_message,
     zoned_timestamp,
 )
+from l4m.compat import DAG
 from l4m.notifications.alerts import L4MAlertNotifier
 from l4m.operators.alerts import SendAlertsOperator
 from l4m.spec import parse_spec
@@ -422,7 +423,8 @@ def test_notifier_sends_data_missing_and_shares_the_record(tmp_path, queue, invo
     results = tmp_path / "results"
     definition = write_definition(tmp_path, document([sns_alert(), lambda_alert()], results))
     notifier = L4MAlertNotifier(definition=definition, alert_name="revenue-alert")
-    notifier({"data_interval_start": T0})  # as Airflow calls an on_failure_callback
+    dag = DAG("notifier_test", schedule=None, start_date=dt.datetime(2021, 1, 1))
+    notifier({"dag": dag, "data_interval_start": T0})  # as Airflow calls a failure callback
     [envelope] = queue()
     payload = json.loads(envelope["Message"])
     assert payload["missingPaths"] == ["s3://bucket/ecommerce/live/20210214/0400"]

@@ -47,9 +47,7 @@ def run_demo(out: Path, *, days: int = 21, hours: int = 48, patterns: str = "eas
     detectors.mkdir(parents=True, exist_ok=True)
     definition = demo_definition(paths.definition, out, live_start)
     (detectors / f"{DETECTOR}.json").write_text(json.dumps(definition, indent=1))
-    env = dict(os.environ, AIRFLOW_HOME=str(out / "airflow"), L4M_DETECTORS_DIR=str(detectors),
-               AIRFLOW__CORE__LOAD_EXAMPLES="False",
-               AIRFLOW__CORE__DAGS_FOLDER=str(dags_folder()))
+    env = airflow_env(out)
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True,
                    stdout=subprocess.DEVNULL)
     log = out / "airflow" / "dag-runs.log"
@@ -61,6 +59,18 @@ def run_demo(out: Path, *, days: int = 21, hours: int = 48, patterns: str = "eas
         tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-40:])
         raise RuntimeError(f"the DAG runs failed (log: {log}):\n{tail}")
     return summarise(out, paths.labels, live_start, hours) + f"\nAirflow task logs: {log}"
+
+
+def airflow_env(out: Path) -> dict:
+    """Environment of the demo's private Airflow home (SQLite) under ``out``."""
+    from importlib.metadata import version
+
+    env = dict(os.environ, AIRFLOW_HOME=str(out / "airflow"),
+               L4M_DETECTORS_DIR=str(out / "detectors"), AIRFLOW__CORE__LOAD_EXAMPLES="False",
+               AIRFLOW__CORE__DAGS_FOLDER=str(dags_folder()))
+    if int(version("apache-airflow").split(".")[0]) < 3:
+        env["AIRFLOW__CORE__EXECUTOR"] = "SequentialExecutor"   # Airflow 2: the one for SQLite
+    return env
 
 
 def dags_folder() -> Path:
