@@ -1,0 +1,84 @@
+"""The detector hook on ``s3://`` roots (moto server, the amazon provider's s3fs
+filesystem through ObjectStoragePath): same files as on ``file://``, byte for byte."""
+from __future__ import annotations
+
+import json
+
+import boto3
+import pandas as pd
+import pytest
+from moto.server import ThreadedMotoServer
+
+from l4m.hooks.detector import DetectorHook
+from l4m.synth import write_dataset
+
+START = pd.Timestamp("2021-01-15T00:00:00Z")
+HOURS = 4
+
+
+@pytest.fixture()
+def s3(monkeypatch):
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1",
+                       "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(
+                           {"conn_type": "aws", "extra": {"endpoint_url": endpoint}})}.items():
+        monkeypatch.setenv(key, value)
+    client = boto3.client("s3", endpoint_url=endpoint)
+    client.create_bucket(Bucket="l4m")
+    yield client
+    server.stop()
+
+
+def definition(data, tmp_path, name: str, root: str) -> str:
+    doc = json.loads((data / "definition.json").read_text())
+    source = doc["MetricSet"]["MetricSource"]["S3SourceConfig"]
+    if root.startswith("s3://"):
+        source["TemplatedPathList"] = ["s3://l4m/ecommerce/live/{{yyyyMMdd}}/{{HHmm}}"]
+        source["HistoricalDataPathList"] = ["s3://l4m/ecommerce/backtest/"]
+    doc["Storage"] = {"ResultsPath": f"{root}/results", "StatePath": f"{root}/state"}
+    doc["Schedule"] = {"StartDate": START.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(doc))
+    return str(path)
+
+
+def run(definition_path: str) -> DetectorHook:
+    hook = DetectorHook.from_file(definition_path)
+    hook.create_detector()
+    assert hook.activate_detector()["Status"] == "ACTIVE"
+    for h in range(HOURS):
+        hook.detect_interval(START + pd.Timedelta(hours=h))
+    return hook
+
+
+def test_s3_roots_give_the_same_files_as_local_ones(s3, tmp_path):
+    write_dataset(tmp_path / "synth", seed=5, days=16)
+    data = tmp_path / "synth" / "ecommerce"
+    for path in data.rglob("*.csv"):
+        rel = path.relative_to(data)
+        if rel.parts[0] == "backtest" or (rel.parts[0] == "live" and rel.parts[1] == "20210115"):
+            s3.upload_file(str(path), "l4m", f"ecommerce/{rel.as_posix()}")
+
+    remote = run(definition(data, tmp_path, "remote", "s3://l4m"))
+    run(definition(data, tmp_path, "local", f"file://{tmp_path}/local"))
+
+    listed = s3.list_objects_v2(Bucket="l4m", Prefix="results/")["Contents"]
+    keys = sorted(o["Key"].removeprefix("results/") for o in listed)
+    local_root = tmp_path / "local" / "results"
+    local = sorted(p.relative_to(local_root).as_posix() for p in local_root.rglob("*")
+                   if p.is_file())
+    assert keys == local
+    assert any(k.startswith("anomalyResults/") for k in keys)
+    for key in keys:
+        body = s3.get_object(Bucket="l4m", Key=f"results/{key}")["Body"].read()
+        if key.startswith("dataQuality/"):
+            continue   # names the files read: s3:// URLs there, local paths here
+        assert body == (local_root / key).read_bytes(), key
+    assert remote.describe_detector()["Status"] == "ACTIVE"
+    versions = {o["Key"].split("/")[2] for o in
+                s3.list_objects_v2(Bucket="l4m", Prefix="state/versions/")["Contents"]}
+    assert len(versions) == HOURS + 1
