@@ -7,10 +7,9 @@ import json
 import boto3
 import pandas as pd
 import pytest
-from moto.server import ThreadedMotoServer
-
 from l4m.hooks.detector import DetectorHook
 from l4m.synth import write_dataset
+from moto.server import ThreadedMotoServer
 
 START = pd.Timestamp("2021-01-15T00:00:00Z")
 HOURS = 4
