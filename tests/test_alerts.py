@@ -17,12 +17,12 @@ from l4m import runner
 from l4m.alerts import (
     alert_event_id,
     alert_payloads,
-    interval_epoch,
     missing_data_payload,
     sns_message,
     zoned_timestamp,
 )
 from l4m.compat import DAG
+from l4m.intervals import utc_epoch
 from l4m.notifications.alerts import L4MAlertNotifier
 from l4m.operators.alerts import SendAlertsOperator
 from l4m.spec import parse_spec
@@ -224,8 +224,8 @@ def test_payload_timestamp_uses_the_detector_timezone():
 
 @pytest.mark.parametrize("value", [T0, "2021-02-14T04:00:00+00:00", "2021-02-14 05:00:00+01:00",
                                    "2021-02-14T04:00:00Z", "2021-02-14T04:00:00"])
-def test_interval_epoch(value):
-    assert interval_epoch(value) == EPOCH
+def test_interval_start_forms(value):
+    assert utc_epoch(value) == EPOCH
 
 
 def test_missing_data_payload():
@@ -510,7 +510,7 @@ def test_alerts_from_a_replay(tmp_path, queue, replayed):
             if g["AnomalyGroup"]["AnomalyGroupScore"] < 50:
                 below += 1
             elif g["AnomalyGroup"]["PrimaryMetricName"] == "views" and kept:
-                epoch = interval_epoch(start)
+                epoch = utc_epoch(start)
                 expected.add(alert_event_id(spec, spec.alerts[0], g["AnomalyGroup"]["AnomalyGroupId"], epoch))
             else:
                 outside += 1

@@ -216,7 +216,7 @@ def test_write_and_read(tmp_path):
     write_dashboard(tmp_path / "a" / "dashboard.html", "<p>two</p>")
     assert (tmp_path / "a" / "dashboard.html").read_text() == "<p>two</p>"
     assert [p.name for p in (tmp_path / "a").iterdir()] == ["dashboard.html"]
-    with pytest.raises(ValueError, match="local files only"):
+    with pytest.raises(ValueError, match="only local paths and file:// URLs"):
         write_dashboard("s3://bucket/dashboard.html", "x")
     assert read_groups(f"file://{tmp_path}/missing") == []
     (tmp_path / "anomalyGroups.jsonl").write_text(

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from l4m.compat import AirflowException, AirflowSkipException, TaskDeferred
+from l4m.io.storage import read_definition
 from l4m.sensors import AnomalyResultsSensor, DetectorStatusSensor, IntervalDataSensor
-from l4m.sensors.storage import load_definition
 from l4m.triggers import storage
 from l4m.triggers.storage import (
     DetectorStatusTrigger,
@@ -174,7 +174,7 @@ def test_deadline_defaults_to_one_interval(root, clock):
     document = json.loads(Path(definition).read_text())
     del document["Schedule"]
     Path(definition).write_text(json.dumps(document))
-    trigger = data_sensor(definition).build_trigger(load_definition(definition))
+    trigger = data_sensor(definition).build_trigger(read_definition(definition))
     assert (trigger.not_before, trigger.deadline) == ("2021-03-01T01:05:00Z",
                                                        "2021-03-01T02:05:00Z")
 

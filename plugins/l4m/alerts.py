@@ -13,31 +13,12 @@ import json
 import uuid
 from zoneinfo import ZoneInfo
 
-from l4m.spec import AlertSpec, DetectorSpec, render_templated_path
+from l4m.intervals import utc_epoch
+from l4m.spec import AlertSpec, DetectorSpec
 
 ALERT_NAMESPACE = uuid.UUID("8d7f3a52-1c4b-5e0f-9b2d-4a6c1e7f0b93")
 DATA_MISSING = "DATA_MISSING"
 SUBJECT_MAX = 100  # SNS Subject limit
-
-
-def interval_epoch(value: str | dt.datetime) -> int:
-    """Epoch seconds of an interval start given as a datetime or an ISO-8601 string.
-
-    A value without a UTC offset is taken as UTC.
-    """
-    if isinstance(value, str):
-        try:
-            value = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError(
-                f"interval_start must be an ISO-8601 date-time such as "
-                f"2021-02-14T04:00:00+00:00 (got {value!r})"
-            ) from None
-    if not isinstance(value, dt.datetime):
-        raise TypeError(f"interval_start must be a datetime or a string (got {value!r})")
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return int(value.timestamp())
 
 
 def alert_target(alert: AlertSpec) -> str:
@@ -45,11 +26,19 @@ def alert_target(alert: AlertSpec) -> str:
     return alert.sns_topic_arn or alert.lambda_arn
 
 
+def detector_arn(spec: DetectorSpec, alert: AlertSpec | None = None) -> str:
+    """The L4M-style detector ARN, in the partition, region and account of ``alert``'s
+    target (default: the first alert's; ``local``/``000000000000`` without alerts)."""
+    alert = alert or (spec.alerts[0] if spec.alerts else None)
+    partition, region, account = (_arn_parts(alert_target(alert)) if alert
+                                  else ("aws", "local", "000000000000"))
+    return f"arn:{partition}:lookoutmetrics:{region}:{account}:AnomalyDetector:{spec.name}"
+
+
 def alert_arns(spec: DetectorSpec, alert: AlertSpec) -> tuple[str, str]:
     """(anomalyDetectorArn, alertArn), in the partition, region and account of the target."""
-    partition, region, account = _arn_parts(alert_target(alert))
-    prefix = f"arn:{partition}:lookoutmetrics:{region}:{account}"
-    return f"{prefix}:AnomalyDetector:{spec.name}", f"{prefix}:Alert:{alert.name}"
+    detector = detector_arn(spec, alert)
+    return detector, f"{detector.rsplit(':AnomalyDetector:', 1)[0]}:Alert:{alert.name}"
 
 
 def alert_event_id(spec: DetectorSpec, alert: AlertSpec, key: str, interval_epoch: int) -> str:
@@ -128,12 +117,6 @@ def missing_data_payload(
     }
 
 
-def expected_paths(spec: DetectorSpec, interval_epoch: int) -> list[str]:
-    """The definition's templated paths filled in for the interval (in the detector's zone)."""
-    local = dt.datetime.fromtimestamp(interval_epoch, ZoneInfo(spec.timezone))
-    return [render_templated_path(template, local) for template in spec.templated_paths]
-
-
 def sns_message(alert: AlertSpec, payload: dict) -> tuple[str, str]:
     """(Subject, Message) of a payload in the alert's SnsFormat (JSON when unset)."""
     lines = _text_lines(payload)
@@ -165,13 +148,9 @@ def _envelope(spec: DetectorSpec, alert: AlertSpec, key: str, interval_epoch: in
     }
 
 
-def _utc_epoch(text: str) -> int:
-    return int(dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
-
-
 def _relevant_series(time_series: dict, interval_epoch: int, alert: AlertSpec) -> list[dict]:
     """The group's series anomalous at the interval that pass the alert's dimension filter."""
-    stamps = [_utc_epoch(text) for text in time_series["TimestampList"]]
+    stamps = [utc_epoch(text) for text in time_series["TimestampList"]]
     if interval_epoch not in stamps:
         return []
     at = stamps.index(interval_epoch)

@@ -19,6 +19,7 @@ import pandas as pd
 from plotly.offline import get_plotlyjs
 
 from l4m.io.atomic import write_text_atomic
+from l4m.locations import local_path
 from l4m.spec import DetectorSpec
 
 MAX_ROWS = 200_000
@@ -92,25 +93,15 @@ def render_dashboard(spec: DetectorSpec, live: pd.DataFrame, contributions: pd.D
 
 def write_dashboard(path_url_or_path: str | Path, html_text: str) -> None:
     """Write the page atomically to a local path or ``file://`` URL."""
-    write_text_atomic(Path(local_file(path_url_or_path)), html_text)
+    write_text_atomic(Path(local_path(path_url_or_path)), html_text)
 
 
 def read_groups(results: str | Path) -> list[dict]:
     """The groups of ``<results>/anomalyGroups.jsonl`` (none when the file is missing)."""
-    path = Path(local_file(results)) / "anomalyGroups.jsonl"
+    path = Path(local_path(results)) / "anomalyGroups.jsonl"
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
-
-
-def local_file(path_url_or_path: str | Path) -> str:
-    """The filesystem path of a local path or ``file://`` URL (ValueError for others)."""
-    text = str(path_url_or_path)
-    if text.startswith("file://"):
-        return text[len("file://"):]
-    if "://" in text:
-        raise ValueError(f"{text!r}: the local dashboard reads and writes local files only")
-    return text
 
 
 def _interval(times: pd.Series, spec: DetectorSpec) -> pd.Series:

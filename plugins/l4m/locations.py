@@ -61,8 +61,12 @@ def resolve(spec: DetectorSpec, environ: Mapping[str, str] = os.environ) -> Loca
     )
 
 
-def local_path(url: str) -> str:
-    """The filesystem path of a ``file://`` URL (``ValueError`` for other schemes)."""
-    if not url.startswith("file://"):
-        raise ValueError(f"{url!r} is not a file:// URL")
-    return url[len("file://"):]
+def local_path(url: str | os.PathLike) -> str:
+    """The filesystem path of a ``file://`` URL or a plain path (``ValueError`` for other
+    schemes: the local catalog and dashboard work on local files only)."""
+    text = os.fspath(url)
+    if text.startswith("file://"):
+        return text[len("file://"):]
+    if "://" in text:
+        raise ValueError(f"{text!r}: only local paths and file:// URLs are supported here")
+    return text

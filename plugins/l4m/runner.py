@@ -15,10 +15,11 @@ import numpy as np
 import pandas as pd
 
 from .engine import Calendar, Detector, IntervalResult, ModelParams
+from .intervals import interval_stamp, iso_utc
 from .io.atomic import write_text_atomic
 from .io.quarantine import write_quarantine_csv
 from .io.reader import ReadResult, list_input_files, read_records
-from .io.results import consolidate_groups, file_stamp, scores_frame, write_interval
+from .io.results import consolidate_groups, scores_frame, write_interval
 from .io.storage import write_text
 from .spec import DetectorSpec
 
@@ -137,8 +138,7 @@ def write_interval_results(out_dir, spec: DetectorSpec, result: IntervalResult,
     found = result.rows["measure"][keep].tolist()
     marker = {
         "AnomalyDetectorName": spec.name,
-        "IntervalStart": pd.Timestamp(result.epoch, unit="s", tz="UTC").strftime(
-            "%Y-%m-%dT%H:%M:%SZ"),
+        "IntervalStart": iso_utc(result.epoch),
         "Timestamp": _stamp(result.epoch, spec.timezone),
         "Status": "DETECTED",
         "MetricsScored": result.metrics_scored,
@@ -147,7 +147,7 @@ def write_interval_results(out_dir, spec: DetectorSpec, result: IntervalResult,
                              if g["AnomalyGroup"]["AnomalyGroupScore"] >= sensitivity),
         "Sensitivity": float(sensitivity),
     }
-    name = f"{file_stamp(result.epoch)}_interval.json"
+    name = f"{interval_stamp(result.epoch)}_interval.json"
     write_text(out_dir / INTERVAL_DIR / name, json.dumps(marker, indent=1, sort_keys=True))
     return marker
 

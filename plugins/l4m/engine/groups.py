@@ -9,9 +9,10 @@ dimension combination are related (views and revenue falling together).
 from __future__ import annotations
 
 import hashlib
-import time
 import uuid
 from collections import defaultdict
+
+from ..intervals import iso_utc
 
 GROUP_NAMESPACE = uuid.UUID("5b0c3e1e-4f6e-4f43-9a55-6c4d6d0d4c11")
 
@@ -19,10 +20,6 @@ GROUP_NAMESPACE = uuid.UUID("5b0c3e1e-4f6e-4f43-9a55-6c4d6d0d4c11")
 def time_series_id(dimension_values: tuple[str, ...]) -> str:
     """Stable hex id of a dimension combination (shared by all its measures)."""
     return hashlib.sha1("\x1f".join(dimension_values).encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def iso_utc(epoch_seconds: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(epoch_seconds)))
 
 
 def contributions(dimensions: list[str], combos: list[tuple], deviation) -> list[dict]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from functools import cached_property
-from pathlib import Path
 
 from l4m.alerts import (
     DATA_MISSING,
@@ -20,8 +19,10 @@ from l4m.alerts import (
     sns_message,
 )
 from l4m.compat import BaseHook, ObjectStoragePath
+from l4m.intervals import interval_stamp
+from l4m.io.storage import open_path, read_definition, write_text
 from l4m.locations import resolve
-from l4m.spec import AlertSpec, DetectorSpec, parse_spec_json
+from l4m.spec import AlertSpec, DetectorSpec
 
 ALERTS_DIR = "alerts"
 MISSING_DATA_DIR = "missingData"
@@ -48,14 +49,12 @@ class L4MAlertsHook(BaseHook):
 
     def path(self, url: str) -> ObjectStoragePath:
         """``url`` as an ObjectStoragePath (remote ones through ``aws_conn_id``)."""
-        if url.startswith("s3://"):
-            return ObjectStoragePath(url, conn_id=self.aws_conn_id)
-        return ObjectStoragePath(url)
+        return open_path(url, self.aws_conn_id)
 
     @cached_property
     def spec(self) -> DetectorSpec:
         """The validated definition."""
-        return parse_spec_json(self.path(self.definition).read_text(), self.definition)
+        return read_definition(self.definition, self.aws_conn_id)
 
     @cached_property
     def results(self) -> ObjectStoragePath:
@@ -63,9 +62,7 @@ class L4MAlertsHook(BaseHook):
         return self.path(resolve(self.spec).results)
 
     def _interval_file(self, folder: str, suffix: str, epoch: int) -> ObjectStoragePath:
-        from l4m.io.results import file_stamp
-
-        return self.results / folder / f"{file_stamp(epoch)}_{suffix}"
+        return self.results / folder / f"{interval_stamp(epoch)}_{suffix}"
 
     # ------------------------------------------------------------------------ payloads
 
@@ -136,7 +133,7 @@ class L4MAlertsHook(BaseHook):
             if sent:
                 text = "".join(line + "\n" for line in lines if line.strip())
                 text += "".join(json.dumps(entry) + "\n" for entry in sent)
-                self._write_whole(record, text)
+                write_text(record, text)
         return counts
 
     def send(self, alert: AlertSpec, payload: dict) -> str:
@@ -167,12 +164,3 @@ class L4MAlertsHook(BaseHook):
                                                  region_name=region)
         return self._target_hooks[key]
 
-    @staticmethod
-    def _write_whole(path: ObjectStoragePath, text: str) -> None:
-        """Replace ``path``'s content in one step (a local file via a temporary file)."""
-        if path.protocol in ("", "file", "local"):
-            from l4m.io.atomic import write_text_atomic
-
-            write_text_atomic(Path(path.path), text)
-        else:
-            path.write_text(text)

@@ -28,15 +28,6 @@ _ENCODINGS = {"utf-8": "utf-8", "utf-8-sig": "utf-8", "ascii": "utf-8", "utf-16"
 _DATA_FILES = "**/[!._]*"  # every file below the folder, but hidden and _SUCCESS-like ones
 
 
-def to_local(url: str) -> str:
-    """The local path of a ``file://`` URL or plain path (``ValueError`` for other URLs)."""
-    if "://" not in url:
-        return url
-    if not url.startswith("file://"):
-        raise ValueError(f"{url}: the local catalog reads only local paths and file:// URLs")
-    return local_path(url)
-
-
 class LocalCatalogHook(BaseHook):
     """Create and query the local catalog file (no Airflow connection needed).
 
@@ -47,7 +38,7 @@ class LocalCatalogHook(BaseHook):
 
     def __init__(self, catalog_path: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.catalog_path = to_local(catalog_path)
+        self.catalog_path = local_path(catalog_path)
 
     def get_conn(self, read_only: bool = True) -> duckdb.DuckDBPyConnection:
         """A new connection to the catalog file; close it (``with``) after use."""
@@ -63,8 +54,8 @@ class LocalCatalogHook(BaseHook):
         A folder without files gives an empty table (refresh again once files exist).
         A live timestamp format the shared SQL cannot parse skips the live-data view.
         """
-        results = to_local(locations.results)
-        live = to_local(locations.live_root) if locations.live_root else None
+        results = local_path(locations.results)
+        live = local_path(locations.live_root) if locations.live_root else None
         os.makedirs(os.path.dirname(os.path.abspath(self.catalog_path)), exist_ok=True)
         summary: dict = {"catalog": self.catalog_path, "tables": {}, "views": {}, "skipped": {}}
         with self.get_conn(read_only=False) as con:

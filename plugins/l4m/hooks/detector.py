@@ -26,9 +26,11 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from l4m.alerts import detector_arn
 from l4m.compat import BaseHook, ObjectStoragePath
+from l4m.intervals import interval_paths, interval_stamp, iso_utc, utc_epoch
+from l4m.io.storage import open_path, read_definition
 from l4m.locations import Locations, resolve
 from l4m.spec import DetectorSpec, parse_spec_json
 
@@ -45,35 +47,8 @@ class DetectorError(ValueError):
     """A verb that cannot be carried out in the detector's current state."""
 
 
-def stamp_of(epoch: int) -> str:
-    """``yyyyMMdd_HHmmss`` of a UTC epoch: the interval key in file and folder names."""
-    return dt.datetime.fromtimestamp(int(epoch), dt.timezone.utc).strftime("%Y%m%d_%H%M%S")
-
-
-def utc_epoch(value: Any) -> int:
-    """UTC epoch seconds of a datetime (naive = UTC), an ISO string or a pendulum time."""
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if not isinstance(value, dt.datetime):
-        raise DetectorError(f"not a point in time: {value!r}")
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return int(value.timestamp())
-
-
-def _iso(epoch: float) -> str:
-    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def detector_arn(spec: DetectorSpec) -> str:
-    """An L4M-style detector ARN; region and account from the first alert target, if any."""
-    region, account = "local", "000000000000"
-    for alert in spec.alerts:
-        parts = (alert.sns_topic_arn or alert.lambda_arn or "").split(":")
-        if len(parts) > 4:
-            region, account = parts[3], parts[4]
-            break
-    return f"arn:aws:lookoutmetrics:{region}:{account}:AnomalyDetector:{spec.name}"
+def _now() -> str:
+    return iso_utc(dt.datetime.now(dt.timezone.utc))
 
 
 class DetectorHook(BaseHook):
@@ -100,13 +75,12 @@ class DetectorHook(BaseHook):
     @classmethod
     def from_file(cls, definition: str, **kwargs) -> DetectorHook:
         """A hook for the definition file at ``definition`` (a path or a URL)."""
-        text = _open(definition, kwargs.get("aws_conn_id")).read_text(encoding="utf-8")
-        return cls(parse_spec_json(text, source=str(definition)), **kwargs)
+        return cls(read_definition(definition, kwargs.get("aws_conn_id")), **kwargs)
 
     # ------------------------------------------------------------------ storage
 
     def path(self, url: str) -> ObjectStoragePath:
-        return _open(url, self.aws_conn_id)
+        return open_path(url, self.aws_conn_id)
 
     @property
     def state_root(self) -> ObjectStoragePath:
@@ -132,7 +106,7 @@ class DetectorHook(BaseHook):
         if (self.state_root / STATUS_FILE).exists():
             return self.update_detector()
         self._write_json(self.state_root / DEFINITION_FILE, self.spec.document)
-        now = _iso(dt.datetime.now(dt.timezone.utc).timestamp())
+        now = _now()
         self._write_json(self.state_root / STATUS_FILE, {
             "AnomalyDetectorArn": detector_arn(self.spec),
             "AnomalyDetectorName": self.spec.name,
@@ -172,7 +146,7 @@ class DetectorHook(BaseHook):
     def _set_status(self, status: str, reason: str | None = None) -> dict:
         record = self.describe_detector()
         record.update(Status=status,
-                      LastModificationTime=_iso(dt.datetime.now(dt.timezone.utc).timestamp()))
+                      LastModificationTime=_now())
         record.pop("FailureReason", None)
         if reason:
             record["FailureReason"] = reason[:1000]
@@ -260,7 +234,7 @@ class DetectorHook(BaseHook):
         [result] = detector.detect(detector.matrix(data.records, first=number, last=number))
         marker = runner.write_interval_results(self.results_root, self.spec, result, sensitivity)
         consolidate_groups(self.results_root)
-        self._write_json(self.results_root / "dataQuality" / f"{stamp_of(epoch)}_dataQuality.json",
+        self._write_json(self.results_root / "dataQuality" / f"{interval_stamp(epoch)}_dataQuality.json",
                          {"IntervalStart": marker["IntervalStart"], "Files": files,
                           "DataQualityMetricList": data.quality.to_l4m()})
         if data.quarantine:
@@ -270,20 +244,13 @@ class DetectorHook(BaseHook):
             self._set_status("ACTIVE")
         return marker
 
-    def interval_paths(self, epoch: int) -> list[str]:
-        """The templated paths rendered for the interval starting at ``epoch``."""
-        from l4m.spec import render_templated_path
-
-        start = dt.datetime.fromtimestamp(epoch, ZoneInfo(self.spec.timezone))
-        return [render_templated_path(p, start) for p in self.spec.templated_paths]
-
     def _read_interval(self, epoch: int):
         """(URLs read, ReadResult) of one interval; rows outside it are quarantined."""
         import pandas as pd
 
         from l4m.io.reader import read_records
 
-        present = [u for u in self.interval_paths(epoch) if self.path(u).exists()]
+        present = [u for u in interval_paths(self.spec, epoch) if self.path(u).exists()]
         start = pd.Timestamp(epoch, unit="s", tz="UTC")
         window = (start, start + pd.Timedelta(seconds=self.spec.interval_seconds))
         with self._local_files(present) as files:
@@ -296,7 +263,7 @@ class DetectorHook(BaseHook):
             local = Path(tmp) / "quarantine.csv"
             write_quarantine_csv(rows, local)
             self._upload_file(local, self.results_root / "quarantine"
-                              / f"{stamp_of(epoch)}_quarantine.csv")
+                              / f"{interval_stamp(epoch)}_quarantine.csv")
 
     # ------------------------------------------------------------------ state versions
 
@@ -310,7 +277,7 @@ class DetectorHook(BaseHook):
         """The newest complete state version before ``epoch`` (``fresh`` when none)."""
         from l4m.io.state_store import load_detector
 
-        key = stamp_of(epoch)
+        key = interval_stamp(epoch)
         older = [v for v in self._versions() if v < key]
         if not older:
             if self._versions():
@@ -324,7 +291,7 @@ class DetectorHook(BaseHook):
         from l4m.io.state_store import save_detector
 
         last = int(detector.calendar.epoch_seconds(detector.state.last_interval))
-        save_detector(detector, self.state_root / VERSIONS / stamp_of(last))
+        save_detector(detector, self.state_root / VERSIONS / interval_stamp(last))
 
     # ------------------------------------------------------------------ anomaly groups
 
@@ -370,7 +337,7 @@ class DetectorHook(BaseHook):
             "IsAnomaly": bool(is_anomaly), "MetricName": series["MetricName"],
             "AnomalyGroupScore": group["AnomalyGroupScore"],
             "DimensionList": series["TimeSeriesList"][ids.index(time_series_id)]["DimensionList"],
-            "Time": _iso(dt.datetime.now(dt.timezone.utc).timestamp())})
+            "Time": _now()})
 
     def get_feedback(self, group_id: str) -> list[dict]:
         """GetFeedback: the verdicts given for one group's series."""
@@ -409,7 +376,7 @@ class DetectorHook(BaseHook):
 
     def get_data_quality_metrics(self, interval_start: Any) -> dict:
         """GetDataQualityMetrics for one detected interval."""
-        path = self.results_root / "dataQuality" / f"{stamp_of(utc_epoch(interval_start))}" \
+        path = self.results_root / "dataQuality" / f"{interval_stamp(utc_epoch(interval_start))}" \
             "_dataQuality.json"
         if not path.exists():
             raise DetectorError(f"no data quality metrics for interval {interval_start}")
@@ -449,11 +416,3 @@ class DetectorHook(BaseHook):
         base = Path(folder)
         for file in sorted(p for p in base.rglob("*") if p.is_file()):
             self._upload_file(file, target.joinpath(*file.relative_to(base).parts))
-
-
-def _open(url: str, conn_id: str | None) -> ObjectStoragePath:
-    if "://" not in str(url):
-        url = f"file://{Path(url).resolve()}"
-    return ObjectStoragePath(url, conn_id=conn_id) if str(url).startswith("s3://") \
-        else ObjectStoragePath(url)
-

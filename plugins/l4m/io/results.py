@@ -26,6 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..engine.detector import IntervalResult
+from ..intervals import interval_stamp
 from .storage import names, write_bytes
 
 SCORE_DIR = "anomalyResults/metricValueAnomalyScore"
@@ -37,10 +38,6 @@ CONTRIB_HEADER = ["Timestamp", "metricName", "dimensionName", "dimensionValue", 
 
 def local_time(epoch: int, timezone: str) -> pd.Timestamp:
     return pd.Timestamp(epoch, unit="s", tz="UTC").tz_convert(timezone)
-
-
-def file_stamp(epoch: int) -> str:
-    return pd.Timestamp(epoch, unit="s", tz="UTC").strftime("%Y%m%d_%H%M%S")
 
 
 def score_header(measures: list[str], dimensions: list[str]) -> list[str]:
@@ -88,7 +85,7 @@ def write_interval(root: Path, result: IntervalResult, *, measures: list[str],
     rows = score_rows(result, measures, dimensions, timezone, sensitivity)
     if not rows:
         return []
-    stamp = file_stamp(result.epoch)
+    stamp = interval_stamp(result.epoch)
     written = [
         _write_csv(root / SCORE_DIR / f"{stamp}_metricValueAnomalyScore.csv",
                    score_header(measures, dimensions), rows),

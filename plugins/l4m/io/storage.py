@@ -43,3 +43,25 @@ def names(folder, pattern: str = "*") -> list[str]:
     if not folder.exists():
         return []
     return sorted(p.name for p in folder.glob(pattern) if not p.name.startswith("."))
+
+
+def open_path(url: str, conn_id: str | None = None):
+    """``url`` (a URL, or a local path) as an Airflow ``ObjectStoragePath``; ``s3://``
+    through the ``conn_id`` AWS connection."""
+    import os
+
+    from l4m.compat import ObjectStoragePath
+
+    if "://" not in str(url):
+        url = f"file://{os.path.abspath(url)}"
+    if str(url).startswith("s3://"):
+        return ObjectStoragePath(url, conn_id=conn_id)
+    return ObjectStoragePath(url)
+
+
+def read_definition(definition: str, conn_id: str | None = None):
+    """The validated detector definition (``DetectorSpec``) at a path or URL."""
+    from l4m.spec import parse_spec_json
+
+    return parse_spec_json(open_path(definition, conn_id).read_text(encoding="utf-8"),
+                           source=str(definition))

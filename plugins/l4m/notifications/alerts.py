@@ -4,9 +4,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from l4m.alerts import expected_paths, interval_epoch
 from l4m.compat import BaseNotifier, Context
 from l4m.hooks.alerts import L4MAlertsHook
+from l4m.intervals import interval_paths, utc_epoch
 
 
 class L4MAlertNotifier(BaseNotifier):
@@ -49,9 +49,9 @@ class L4MAlertNotifier(BaseNotifier):
     def notify(self, context: Context) -> None:
         hook = L4MAlertsHook(self.definition, aws_conn_id=self.aws_conn_id,
                              region_name=self.region_name)
-        epoch = interval_epoch(self.interval_start)
+        epoch = utc_epoch(self.interval_start)
         paths = hook.missing_paths(epoch)
         if paths is None:
-            paths = expected_paths(hook.spec, epoch)
+            paths = interval_paths(hook.spec, epoch)
         counts = hook.deliver(epoch, hook.missing_data_alerts(epoch, paths, self.alert_name))
         self.log.info("Data-missing alerts for %s: %s", self.interval_start, counts)

@@ -4,9 +4,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from l4m.alerts import interval_epoch
 from l4m.compat import BaseOperator, Context
 from l4m.hooks.alerts import L4MAlertsHook
+from l4m.intervals import utc_epoch
 
 
 class SendAlertsOperator(BaseOperator):
@@ -52,7 +52,7 @@ class SendAlertsOperator(BaseOperator):
     def execute(self, context: Context) -> dict:
         hook = L4MAlertsHook(self.definition, aws_conn_id=self.aws_conn_id,
                              region_name=self.region_name)
-        epoch = interval_epoch(self.interval_start)
+        epoch = utc_epoch(self.interval_start)
         groups, batch = hook.anomaly_alerts(epoch)
         if self.send_missing_data_alerts:
             paths = hook.missing_paths(epoch)

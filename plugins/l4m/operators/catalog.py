@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from l4m.compat import BaseOperator, Context
 
@@ -27,12 +26,11 @@ class LocalCatalogOperator(BaseOperator):
         self.catalog_path = catalog_path
 
     def execute(self, context: Context) -> dict:
-        from l4m.hooks.catalog import LocalCatalogHook, to_local
+        from l4m.hooks.catalog import LocalCatalogHook
+        from l4m.io.storage import read_definition
         from l4m.locations import resolve
-        from l4m.spec import parse_spec_json
 
-        text = Path(to_local(self.definition)).read_text(encoding="utf-8")
-        spec = parse_spec_json(text, source=self.definition)
+        spec = read_definition(self.definition)
         locations = resolve(spec)
         hook = LocalCatalogHook(self.catalog_path or locations.catalog)
         return hook.refresh(spec, locations)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from l4m.compat import BaseOperator, Context
 
@@ -33,13 +32,12 @@ class LocalDashboardOperator(BaseOperator):
         self.dashboard_path = dashboard_path
 
     def execute(self, context: Context) -> str:
-        from l4m.dashboard import local_file, read_groups, render_dashboard, write_dashboard
+        from l4m.dashboard import read_groups, render_dashboard, write_dashboard
         from l4m.hooks.catalog import LocalCatalogHook
+        from l4m.io.storage import read_definition
         from l4m.locations import resolve
-        from l4m.spec import parse_spec_json
 
-        source = local_file(self.definition)
-        spec = parse_spec_json(Path(source).read_text("utf-8"), source)
+        spec = read_definition(self.definition)
         where = resolve(spec)
         hook = LocalCatalogHook(self.catalog_path or where.catalog)
         html = render_dashboard(spec, hook.get_dataset(spec, "live"),

@@ -12,7 +12,6 @@ import datetime as dt
 import json
 from collections.abc import Sequence
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from l4m.compat import (
     AirflowException,
@@ -22,30 +21,17 @@ from l4m.compat import (
     PokeReturnValue,
     default_deferrable,
 )
-from l4m.io.storage import write_text
+from l4m.intervals import interval_paths, interval_stamp, iso_utc, utc_time
+from l4m.io.storage import open_path, read_definition, write_text
 from l4m.locations import resolve
-from l4m.spec import DetectorSpec, parse_spec_json, render_templated_path
+from l4m.spec import DetectorSpec
 from l4m.triggers.storage import (
     DETECTOR_STATUSES,
     DetectorStatusTrigger,
     FileArrivalTrigger,
     IntervalDataTrigger,
     StoragePollTrigger,
-    iso_utc,
-    open_path,
-    parse_time,
 )
-
-
-def load_definition(definition: str, aws_conn_id: str | None = None) -> DetectorSpec:
-    """The detector definition at a local path or a ``file://`` / ``s3://`` URL."""
-    text = open_path(definition, aws_conn_id).read_text(encoding="utf-8")
-    return parse_spec_json(text, source=definition)
-
-
-def interval_stamp(interval_start: dt.datetime) -> str:
-    """The UTC ``yyyyMMdd_HHmmss`` stamp that names an interval's result files."""
-    return interval_start.astimezone(dt.timezone.utc).strftime("%Y%m%d_%H%M%S")
 
 
 class _StorageSensor(BaseSensorOperator):
@@ -67,7 +53,7 @@ class _StorageSensor(BaseSensorOperator):
         self.deferrable = deferrable
 
     def load_spec(self) -> DetectorSpec:
-        return load_definition(self.definition, self.aws_conn_id)
+        return read_definition(self.definition, self.aws_conn_id)
 
     def build_trigger(self, spec: DetectorSpec) -> StoragePollTrigger:
         """The trigger (and check) of this wait."""
@@ -115,7 +101,7 @@ class _IntervalSensor(_StorageSensor):
         self.interval_start = interval_start
 
     def interval_start_utc(self) -> dt.datetime:
-        return parse_time(self.interval_start)
+        return utc_time(self.interval_start)
 
 
 class IntervalDataSensor(_IntervalSensor):
@@ -149,12 +135,11 @@ class IntervalDataSensor(_IntervalSensor):
         if not spec.templated_paths:
             raise AirflowException(f"{spec.name}: the definition has no TemplatedPathList")
         start = self.interval_start_utc()
-        local_start = start.astimezone(ZoneInfo(spec.timezone))
         ready = start + dt.timedelta(seconds=spec.interval_seconds + spec.offset_seconds)
         grace = spec.pipeline.data_deadline_seconds
         deadline = ready + dt.timedelta(seconds=spec.interval_seconds if grace is None else grace)
         return IntervalDataTrigger(
-            urls=[render_templated_path(path, local_start) for path in spec.templated_paths],
+            urls=interval_paths(spec, int(start.timestamp())),
             not_before=iso_utc(ready),
             deadline=iso_utc(deadline),
             aws_conn_id=self.aws_conn_id,

@@ -10,11 +10,12 @@ import abc
 import asyncio
 import datetime as dt
 import json
-import os
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, ClassVar
 
 from l4m.compat import BaseTrigger, ObjectStoragePath, TriggerEvent
+from l4m.intervals import utc_time
+from l4m.io.storage import open_path
 
 # Names skipped in an interval folder, as the interval reader skips them (_SUCCESS, .tmp).
 SKIPPED_PREFIXES = (".", "_")
@@ -28,31 +29,6 @@ DETECTOR_STATUSES = (
 def utcnow() -> dt.datetime:
     """The current time in UTC (the one clock of the sensors and triggers)."""
     return dt.datetime.now(dt.timezone.utc)
-
-
-def parse_time(value: str | dt.datetime) -> dt.datetime:
-    """An ISO-8601 time (``Z`` accepted; naive means UTC) or a datetime, in UTC."""
-    moment = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(
-        str(value).strip().replace("Z", "+00:00")
-    )
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
-    return moment.astimezone(dt.timezone.utc)
-
-
-def iso_utc(moment: dt.datetime) -> str:
-    """``2021-03-01T00:00:00Z``."""
-    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def open_path(url: str, aws_conn_id: str | None = None) -> ObjectStoragePath:
-    """``url`` (a URL or a local path) as an ObjectStoragePath; ``s3://`` through the
-    ``aws_conn_id`` connection."""
-    if "://" not in url:
-        url = f"file://{os.path.abspath(url)}"
-    if url.startswith("s3://"):
-        return ObjectStoragePath(url, conn_id=aws_conn_id)
-    return ObjectStoragePath(url)
 
 
 def _uncached(path: ObjectStoragePath) -> ObjectStoragePath:
@@ -153,12 +129,12 @@ class IntervalDataTrigger(StoragePollTrigger):
 
     def check(self) -> dict | None:
         now = utcnow()
-        if now < parse_time(self.not_before):
+        if now < utc_time(self.not_before):
             return None
         missing = [url for url in self.urls if not has_data(url, self.aws_conn_id)]
         if not missing:
             return {"status": "present", "paths": self.urls}
-        if now >= parse_time(self.deadline):
+        if now >= utc_time(self.deadline):
             return {
                 "status": "missing",
                 "paths": self.urls,
