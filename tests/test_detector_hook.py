@@ -3,6 +3,7 @@ feedback, and byte-identity with ``l4m replay`` over the same intervals."""
 from __future__ import annotations
 
 import filecmp
+import shutil
 import json
 from pathlib import Path
 
@@ -174,3 +175,29 @@ def test_groups_listing_and_feedback(dataset, tmp_path):
     import numpy as np
     with np.load(versions[-1] / "model.npz") as arrays:
         assert (arrays["fb_level"] > 0).sum() >= 1
+
+
+def test_bad_rows_of_an_interval_are_quarantined_by_file_row_and_field(dataset, tmp_path):
+    live = tmp_path / "live"
+    shutil.copytree(dataset / "live", live)
+    [interval_file] = (live / "20210115" / "0000").glob("*.csv")
+    lines = interval_file.read_text().splitlines()
+    lines[2] = lines[2].rsplit(",", 2)[0] + ",lots,40.80"        # row 3: views not a number
+    lines.append("pc_web,us,2021-01-16 00:00:00,1,1")            # row outside the interval
+    interval_file.write_text("\n".join(lines) + "\n")
+    hook = make_hook(dataset, tmp_path)
+    doc = json.loads((tmp_path / "definition.json").read_text())
+    doc["MetricSet"]["MetricSource"]["S3SourceConfig"]["TemplatedPathList"] = [
+        f"file://{live}/{{{{yyyyMMdd}}}}/{{{{HHmm}}}}"]
+    (tmp_path / "definition.json").write_text(json.dumps(doc))
+    hook = DetectorHook.from_file(str(tmp_path / "definition.json"))
+    hook.create_detector()
+    hook.activate_detector()
+    marker = hook.detect_interval(LIVE_START)
+    assert marker["MetricsScored"] == 41   # all but the bad row's views (its revenue is used)
+    quarantine = pd.read_csv(tmp_path / "results" / "quarantine" / "20210115_000000_quarantine.csv")
+    assert set(quarantine["file"]) == {str(interval_file)}
+    assert {(r.row, r.field) for r in quarantine.itertuples()} >= {(3, "views")}
+    assert len(quarantine) == 2
+    quality = hook.get_data_quality_metrics(LIVE_START)["DataQualityMetricList"]
+    assert quality, "the interval's data quality metrics are recorded"
