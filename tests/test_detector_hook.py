@@ -3,8 +3,8 @@ feedback, and byte-identity with ``l4m replay`` over the same intervals."""
 from __future__ import annotations
 
 import filecmp
-import shutil
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
