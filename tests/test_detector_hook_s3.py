@@ -3,6 +3,7 @@ filesystem through ObjectStoragePath): same files as on ``file://``, byte for by
 from __future__ import annotations
 
 import json
+import urllib.request
 
 import boto3
 import pandas as pd
@@ -29,6 +30,7 @@ def s3(monkeypatch):
     client = boto3.client("s3", endpoint_url=endpoint)
     client.create_bucket(Bucket="l4m")
     yield client
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"))
     server.stop()
 
 

@@ -1,4 +1,4 @@
-"""The ``l4m`` command: synth, backtest, replay.
+"""The ``l4m`` command: synth, demo, backtest, replay, iam-policy.
 
 Errors in the definition or unusable input exit with code 2 and one line that
 names the problem; everything else is a bug and shows its traceback.
@@ -27,6 +27,13 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--days", type=int, default=21, help="days of data (history + live)")
     d.add_argument("--hours", type=int, default=48, help="hourly intervals the detect DAG runs")
     d.add_argument("--patterns", choices=["easy", "realistic"], default="easy")
+
+    i = sub.add_parser("iam-policy", help="print the least-privilege IAM policy of the "
+                                          "Airflow execution role for a definition")
+    i.add_argument("--spec", required=True, type=Path, help="detector definition (JSON)")
+    i.add_argument("--region", default=None, help="AWS region (default: from the definition)")
+    i.add_argument("--account-id", default=None,
+                   help="AWS account id (default: from the definition)")
 
     for name, text in (("backtest", "learn on the oldest 70 %%, detect in the newest 30 %%"),
                        ("replay", "detect continuously from a cold start, interval by interval")):
@@ -57,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
 
             print(run_demo(args.out, days=args.days, hours=args.hours, patterns=args.patterns))
             return 0
+        if args.command == "iam-policy":
+            return _iam_policy(args)
         return _detect(args)
     except (SpecError, InputError, FileExistsError, ValueError) as exc:
         print(f"l4m {args.command}: {exc}", file=sys.stderr)
@@ -72,18 +81,33 @@ def _synth(args) -> int:
     return 0
 
 
-def _detect(args) -> int:
-    from . import runner
+def _read_spec(path: Path):
     from .io.reader import InputError
     from .spec import parse_spec_json
 
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read the definition ({exc})") from exc
+    return parse_spec_json(text, source=str(path))
+
+
+def _iam_policy(args) -> int:
+    import json
+
+    from .aws.iam import policy
+
+    print(json.dumps(policy(_read_spec(args.spec), region=args.region,
+                            account=args.account_id), indent=2))
+    return 0
+
+
+def _detect(args) -> int:
+    from . import runner
+
     if not 0 <= args.sensitivity <= 100:
         raise ValueError(f"--sensitivity must be between 0 and 100 (got {args.sensitivity})")
-    try:
-        text = args.spec.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{args.spec}: cannot read the definition ({exc})") from exc
-    spec = parse_spec_json(text, source=str(args.spec))
+    spec = _read_spec(args.spec)
     data = runner.read_input(spec, args.input)
     if args.command == "backtest":
         summary = runner.backtest(spec, data, args.out, sensitivity=args.sensitivity,

@@ -1,11 +1,14 @@
 """Build the two DAGs of every detector definition in a folder.
 
 ``l4m_<name>_setup`` (manual): create the detector, optionally back-test it, activate
-it, then a first catalog refresh and dashboard.
+it, then publish: the local catalog and dashboard, or with ``Publish.Glue`` the Glue
+crawler, the Athena views and (with ``Publish.QuickSight``) the QuickSight dashboard.
 
 ``l4m_<name>_detect`` (every interval of the detector): make sure the detector exists
 and is active, wait for the interval's data, detect, send alerts, confirm the results
-arrived, refresh the catalog and the dashboard. Runs go one at a time and in order
+arrived, publish. On AWS the crawl (and a SPICE refresh) runs only when the interval
+brought data or anomalies, and views and QuickSight resources are republished only
+when the definition changed. Runs go one at a time and in order
 (``max_active_runs=1``, ``depends_on_past`` on detection), so catch-up and backfill
 process intervals oldest first.
 
@@ -48,6 +51,45 @@ def results_asset(spec: DetectorSpec) -> Asset:
     return Asset(f"{resolve(spec).results}/anomalyResults")
 
 
+def _aws_args(spec: DetectorSpec, region: str | None = None) -> dict:
+    """The amazon provider's AWS operator arguments from the definition's ``Aws`` section."""
+    conn = spec.pipeline.aws.connection
+    return {"aws_conn_id": conn.conn_id, "region_name": region or conn.region_name,
+            "botocore_config": conn.botocore_config}
+
+
+def publish_tasks(spec: DetectorSpec, definition: str, interval_start: str | None = None):
+    """(first, last) task of publishing: local catalog + dashboard, or Glue/Athena/QuickSight.
+
+    ``interval_start`` (the scheduled DAG) crawls only intervals with data or anomalies
+    and republishes views and QuickSight only when the definition changed.
+    """
+    aws = spec.pipeline.aws
+    if aws.glue is None:
+        catalog = LocalCatalogOperator(task_id="refresh_catalog", definition=definition)
+        dashboard = LocalDashboardOperator(task_id="render_dashboard", definition=definition)
+        catalog >> dashboard
+        return catalog, dashboard
+    # The amazon provider is imported only for definitions that publish on AWS.
+    from l4m.operators.aws import AthenaViewsOperator, GlueCrawlOperator, QuickSightPublishOperator
+
+    scheduled = interval_start is not None
+    crawl = GlueCrawlOperator(task_id="crawl_tables", definition=definition,
+                              interval_start=interval_start, **_aws_args(spec))
+    views = AthenaViewsOperator(task_id="publish_athena_views", definition=definition,
+                                skip_if_published=scheduled, trigger_rule=TriggerRule.NONE_FAILED,
+                                **_aws_args(spec))
+    crawl >> views
+    if aws.quicksight is None:
+        return crawl, views
+    quicksight = QuickSightPublishOperator(
+        task_id="publish_quicksight", definition=definition, skip_if_published=scheduled,
+        interval_start=interval_start, trigger_rule=TriggerRule.NONE_FAILED,
+        **_aws_args(spec, aws.quicksight.region))
+    views >> quicksight
+    return crawl, quicksight
+
+
 def setup_dag(spec: DetectorSpec, definition: str) -> DAG:
     """``l4m_<name>_setup``: create, (back-test), activate, first catalog and dashboard."""
     with DAG(
@@ -61,7 +103,8 @@ def setup_dag(spec: DetectorSpec, definition: str) -> DAG:
                                   description="back-test on the history before activating")},
         tags=["l4m", spec.name],
     ) as dag:
-        common = {"definition": definition}
+        common = {"definition": definition,
+                  "aws_conn_id": spec.pipeline.aws.connection.conn_id}
         create = CreateDetectorOperator(task_id="create_detector", **common)
         backtest = BackTestDetectorOperator(task_id="backtest_detector",
                                             enabled="{{ params.backtest }}", **common)
@@ -69,9 +112,8 @@ def setup_dag(spec: DetectorSpec, definition: str) -> DAG:
                                             trigger_rule=TriggerRule.NONE_FAILED, **common)
         active = DetectorStatusSensor(task_id="wait_until_active", poke_interval=5,
                                       target_statuses=("ACTIVE", "LEARNING"), **common)
-        catalog = LocalCatalogOperator(task_id="refresh_catalog", **common)
-        dashboard = LocalDashboardOperator(task_id="render_dashboard", **common)
-        create >> backtest >> activate >> active >> catalog >> dashboard
+        first, _ = publish_tasks(spec, definition)
+        create >> backtest >> activate >> active >> first
     return dag
 
 
@@ -88,7 +130,8 @@ def detect_dag(spec: DetectorSpec, definition: str) -> DAG:
         default_args=DEFAULT_ARGS,
         tags=["l4m", spec.name],
     ) as dag:
-        common = {"definition": definition}
+        common = {"definition": definition,
+                  "aws_conn_id": spec.pipeline.aws.connection.conn_id}
         ensure = ActivateDetectorOperator(task_id="ensure_detector_active",
                                           create_if_missing=True, **common)
         data = IntervalDataSensor(task_id="wait_for_interval_data", mode="reschedule",
@@ -98,10 +141,9 @@ def detect_dag(spec: DetectorSpec, definition: str) -> DAG:
         alerts = SendAlertsOperator(task_id="send_alerts", **common)
         arrived = AnomalyResultsSensor(task_id="wait_for_anomaly_results", poke_interval=5,
                                        **common)
-        catalog = LocalCatalogOperator(task_id="refresh_catalog", **common)
-        dashboard = LocalDashboardOperator(task_id="render_dashboard", **common)
+        first, _ = publish_tasks(spec, definition, interval_start="{{ data_interval_start }}")
         ensure >> data >> detect >> [alerts, arrived]
-        arrived >> catalog >> dashboard
+        arrived >> first
     return dag
 
 

@@ -182,6 +182,9 @@ def dimension_contributions(spec: DetectorSpec, database: str | None = None) -> 
                    (event_time, *dims, "metricname", "dimensionname", "dimensionvalue"))
 
 
+DATASET_KINDS = ("live", "contributions")
+
+
 def dataset(spec: DetectorSpec, which: str, database: str | None = None) -> Dataset:
     """The dataset ``"live"`` or ``"contributions"`` of ``spec``."""
     builders = {"live": live_data, "contributions": dimension_contributions}

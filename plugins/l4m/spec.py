@@ -512,6 +512,9 @@ def parse_spec(document: dict) -> DetectorSpec:
     alerts = _alerts(
         doc.get("Alerts", []), tuple(m.name for m in fields["metrics"]), fields["dimensions"]
     )
+    pipeline = parse_pipeline(doc)
+    if pipeline.aws.glue:
+        _check_crawlable(fields["templated_paths"])
     return DetectorSpec(
         name=name,
         description=description,
@@ -519,9 +522,24 @@ def parse_spec(document: dict) -> DetectorSpec:
         interval_seconds=interval,
         alerts=alerts,
         document=doc,
-        pipeline=parse_pipeline(doc),
+        pipeline=pipeline,
         **fields,
     )
+
+
+def _check_crawlable(templated: tuple[str, ...]) -> None:
+    """With Publish.Glue: one s3:// templated path whose fixed part ends in a ``live``
+    folder, which the crawler turns into the ``live`` table the datasets read."""
+    from l4m.locations import live_root
+
+    field = "MetricSet.MetricSource.S3SourceConfig.TemplatedPathList"
+    if len(templated) != 1 or not templated[0].startswith("s3://"):
+        raise SpecError(field, "must hold exactly one s3:// path when Publish.Glue is set "
+                               "(the crawler catalogues it as the `live` table)")
+    if live_root(templated[0]).rsplit("/", 1)[-1] != "live":
+        raise SpecError(field, "must be …/live/{{yyyyMMdd}}/… when Publish.Glue is set: the "
+                               "crawler names the table after that folder and the datasets "
+                               f"read the `live` table (got {templated[0]!r})")
 
 
 def _reject_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:

@@ -16,11 +16,12 @@ Python, no I/O.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from l4m.spec_aws import AwsSpec, parse_aws
 from l4m.spec_time import SpecError, check_object, check_string, json_kind
 
-PIPELINE_FIELDS = ("Storage", "Schedule", "Publish")
+PIPELINE_FIELDS = ("Storage", "Schedule", "Publish", "Aws")
 _URL_SCHEMES = ("file://", "s3://")
 MAX_DEADLINE_SECONDS = 7 * 86_400
 
@@ -36,6 +37,7 @@ class PipelineSpec:
     data_deadline_seconds: int | None = None
     catalog_path: str | None = None
     dashboard_path: str | None = None
+    aws: AwsSpec = field(default_factory=AwsSpec)
 
 
 def _url(value: object, path: str, schemes: tuple[str, ...] = _URL_SCHEMES) -> str:
@@ -64,7 +66,8 @@ def parse_pipeline(doc: dict) -> PipelineSpec:
     storage = check_object(doc.get("Storage", {}), "Storage", ("ResultsPath", "StatePath"))
     schedule = check_object(doc.get("Schedule", {}), "Schedule",
                             ("StartDate", "Catchup", "DataDeadlineSeconds"))
-    publish = check_object(doc.get("Publish", {}), "Publish", ("Local",))
+    publish = check_object(doc.get("Publish", {}), "Publish",
+                           ("Local", "Glue", "Athena", "QuickSight"))
     local = check_object(publish.get("Local", {}), "Publish.Local",
                          ("CatalogPath", "DashboardPath"))
     catchup = schedule.get("Catchup", False)
@@ -77,6 +80,10 @@ def parse_pipeline(doc: dict) -> PipelineSpec:
                         f"must be an integer between 0 and {MAX_DEADLINE_SECONDS} "
                         f"(got {deadline!r})")
     local_only = ("file://",)
+    aws = parse_aws(doc, publish)
+    if aws.glue and not str(storage.get("ResultsPath", "")).startswith("s3://"):
+        raise SpecError("Storage.ResultsPath", "must be an s3:// URL when Publish.Glue is set "
+                                               "(the crawler reads the results from S3)")
     return PipelineSpec(
         results_path=_url(storage["ResultsPath"], "Storage.ResultsPath")
         if "ResultsPath" in storage else None,
@@ -90,4 +97,5 @@ def parse_pipeline(doc: dict) -> PipelineSpec:
         if "CatalogPath" in local else None,
         dashboard_path=_url(local["DashboardPath"], "Publish.Local.DashboardPath", local_only)
         if "DashboardPath" in local else None,
+        aws=aws,
     )

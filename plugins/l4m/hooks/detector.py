@@ -9,6 +9,7 @@ live under two roots from the definition (``Storage`` section, see
     <state>/detector.json            DescribeAnomalyDetector: status, failure reason, times
     <state>/versions/<stamp>/        model state after the interval starting at <stamp> (UTC)
     <state>/feedback/<group>_<series>.json
+    <state>/published/<target>.json  fingerprint of what was last published (AWS publishing)
     <results>/…                      the seed layout (see docs/outputs.md), plus
     <results>/intervals/<stamp>_interval.json     one marker per processed interval
     <results>/dataQuality/<stamp>_dataQuality.json
@@ -38,6 +39,7 @@ STATUS_FILE = "detector.json"
 DEFINITION_FILE = "definition.json"
 VERSIONS = "versions"
 FEEDBACK = "feedback"
+PUBLISHED = "published"
 ACTIVE_STATUSES = ("ACTIVE", "LEARNING")
 # The definition fields the model state depends on: changing one needs a new detector.
 STRUCTURE = ("interval_seconds", "measure_names", "dimensions", "timezone")
@@ -381,6 +383,27 @@ class DetectorHook(BaseHook):
         if not path.exists():
             raise DetectorError(f"no data quality metrics for interval {interval_start}")
         return json.loads(path.read_text())
+
+    def interval_marker(self, interval_start: Any) -> dict | None:
+        """The processed marker of one interval (see ``detect_interval``), None if absent."""
+        from l4m.runner import INTERVAL_DIR
+
+        path = self.results_root / INTERVAL_DIR / \
+            f"{interval_stamp(utc_epoch(interval_start))}_interval.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
+    # ------------------------------------------------------------------ publishing
+
+    def published_fingerprint(self, target: str) -> str | None:
+        """The fingerprint recorded when ``target`` was last published, if any."""
+        path = self.state_root / PUBLISHED / f"{target}.json"
+        return json.loads(path.read_text())["Fingerprint"] if path.exists() else None
+
+    def record_published(self, target: str, fingerprint: str) -> None:
+        """Record that ``target`` now matches the requests with ``fingerprint``."""
+        self._write_json(self.state_root / PUBLISHED / f"{target}.json",
+                         {"Fingerprint": fingerprint,
+                          "PublishedAt": iso_utc(dt.datetime.now(dt.timezone.utc))})
 
     # ------------------------------------------------------------------ file transfer
 

@@ -1,0 +1,1 @@
+"""Test doubles of AWS services that moto does not implement (enough of)."""

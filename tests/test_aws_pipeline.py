@@ -1,0 +1,242 @@
+"""End to end on AWS, through Airflow's own runner: ``l4m_<name>_setup`` and several
+``l4m_<name>_detect`` intervals against a moto server on 127.0.0.1 with the tutorial
+data in S3.
+
+What moto cannot do, and what the test checks instead:
+- Glue: moto never crawls (no tables appear); the crawler's creation, its targets and
+  the crawls started are checked. (tests/test_aws_sql.py runs the view SQL over tables
+  shaped as the crawler makes them.)
+- Athena: moto runs no SQL; the statements it received are checked.
+- QuickSight: moto keeps only ids for a few calls, so QuickSight goes to the test double
+  in ``tests/fakes/quicksight_server.py`` (the connection's ``service_config``), which
+  stores the requests; the product code is the same either way.
+Every Glue, Athena, QuickSight and SNS request the DAGs sent is also validated against
+the installed botocore's service model, and covered by ``l4m iam-policy``.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import subprocess
+import sys
+import textwrap
+import urllib.request
+from fnmatch import fnmatch
+from pathlib import Path
+
+import boto3
+import botocore.session
+import pytest
+from aws_definitions import aws_definition
+from botocore.validate import ParamValidator
+from fakes.moto_glue import crawls_succeed
+from fakes.quicksight_server import QuickSightDouble
+from l4m.aws.iam import policy
+from l4m.demo import airflow_env
+from l4m.spec import parse_spec
+from l4m.synth import write_dataset
+from moto.server import ThreadedMotoServer
+
+DAYS, HOURS = 16, 3
+LIVE_START = dt.datetime(2021, 1, 17, tzinfo=dt.timezone.utc) - dt.timedelta(hours=HOURS)
+TOPIC = "arn:aws:sns:us-east-1:123456789012:l4m-ecommerce"
+RECORDED = ("glue", "athena", "quicksight", "sns")
+
+# Runs in the child process (its own Airflow home): records every boto3 call of the
+# services above, then runs the DAGs as the demo does.
+CHILD = textwrap.dedent("""
+    import datetime as dt, json, sys
+    import botocore.client
+
+    calls = open(sys.argv[1], "a")
+    original = botocore.client.BaseClient._make_api_call
+
+    def recording(self, operation, params):
+        service = self.meta.service_model.service_name
+        if service in %(recorded)r:
+            calls.write(json.dumps({"service": service, "operation": operation,
+                                    "params": params, "phase": phase[0]}, default=str) + "\\n")
+            calls.flush()
+        return original(self, operation, params)
+
+    botocore.client.BaseClient._make_api_call = recording
+    phase = ["setup"]
+    from airflow.models.dagbag import DagBag
+    from l4m.compat import dag_test
+    from l4m.demo import dags_folder, _check
+
+    bag = DagBag(dag_folder=str(dags_folder()))
+    assert not bag.import_errors, bag.import_errors
+    setup, detect = bag.dags["l4m_ecommerce_setup"], bag.dags["l4m_ecommerce_detect"]
+    start = dt.datetime.fromisoformat(sys.argv[2])
+    _check(dag_test(setup, start), "setup")
+    phase[0] = "detect"
+    for h in range(int(sys.argv[3])):
+        _check(dag_test(detect, start + dt.timedelta(hours=h + 1)), f"detect {h}")
+    phase[0] = "setup again"
+    _check(dag_test(setup, start + dt.timedelta(minutes=1)), "setup again")
+""") % {"recorded": RECORDED}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("aws")
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    quicksight = QuickSightDouble()
+    quicksight.start()
+    crawls = crawls_succeed()
+    crawls.__enter__()
+    host, port = moto.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    try:
+        creds = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                 "AWS_DEFAULT_REGION": "us-east-1"}
+        session = boto3.Session(region_name="us-east-1", aws_access_key_id="testing",
+                                aws_secret_access_key="testing")
+        clients = {name: session.client(name, endpoint_url=endpoint)
+                   for name in ("s3", "sns", "sqs", "glue", "athena")}
+        queue = prepare_aws(clients, out)
+        definition = aws_definition()
+        definition["Schedule"] = {"StartDate": LIVE_START.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        (out / "detectors").mkdir()
+        (out / "detectors" / "ecommerce.json").write_text(json.dumps(definition))
+        env = {**airflow_env(out), **creds, "AIRFLOW_CONN_AWS_DEFAULT": json.dumps({
+            "conn_type": "aws", "extra": {
+                "endpoint_url": endpoint, "region_name": "us-east-1",
+                "service_config": {"quicksight": {"endpoint_url": quicksight.url}}}})}
+        subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env,
+                       check=True, stdout=subprocess.DEVNULL)
+        calls_file = out / "calls.jsonl"
+        log = out / "dag-runs.log"
+        with log.open("w") as sink:
+            done = subprocess.run([sys.executable, "-c", CHILD, str(calls_file),
+                                   LIVE_START.isoformat(), str(HOURS)], env=env, stdout=sink,
+                                  stderr=subprocess.STDOUT, check=False)
+        assert done.returncode == 0, log.read_text()[-6000:]
+        calls = [json.loads(line) for line in calls_file.read_text().splitlines()]
+        yield {"clients": clients, "queue": queue, "calls": calls, "spec": parse_spec(definition),
+               "quicksight": list(quicksight.requests), "log": log}
+    finally:
+        # moto's backends are process-wide: leave no bucket or crawler to other tests
+        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset",
+                                                      method="POST"))
+        crawls.__exit__(None, None, None)
+        quicksight.stop()
+        moto.stop()
+
+
+def prepare_aws(clients, out: Path) -> str:
+    """The bucket with history and live files (one surge to alert on), the alert topic
+    with an SQS queue subscribed; returns the queue URL."""
+    s3 = clients["s3"]
+    s3.create_bucket(Bucket="l4m")
+    data = write_dataset(out / "synth", seed=5, days=DAYS).root
+    s3.upload_file(str(data / "backtest" / "input.csv"), "l4m", "ecommerce/backtest/input.csv")
+    for h in range(HOURS):
+        t = LIVE_START + dt.timedelta(hours=h)
+        rel = f"live/{t:%Y%m%d}/{t:%H%M}/{t:%Y%m%d_%H%M%S}.csv"
+        text = (data / rel).read_text()
+        if h == HOURS - 1:   # a surge in one series: an anomaly the alert must report
+            rows = list(csv.DictReader(io.StringIO(text)))
+            rows[0]["views"] = str(float(rows[0]["views"]) * 20)
+            rows[0]["revenue"] = str(float(rows[0]["revenue"]) * 20)
+            buf = io.StringIO()
+            writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+            text = buf.getvalue()
+        s3.put_object(Bucket="l4m", Key=f"ecommerce/{rel}", Body=text.encode())
+    topic = clients["sns"].create_topic(Name="l4m-ecommerce")["TopicArn"]
+    assert topic == TOPIC
+    queue = clients["sqs"].create_queue(QueueName="l4m-alerts")["QueueUrl"]
+    arn = clients["sqs"].get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
+    clients["sns"].subscribe(TopicArn=topic, Protocol="sqs",
+                             Endpoint=arn["Attributes"]["QueueArn"],
+                             Attributes={"RawMessageDelivery": "true"})
+    return queue
+
+
+def operations(calls, service: str, phase: str | None = None) -> list[str]:
+    return [c["operation"] for c in calls
+            if c["service"] == service and (phase is None or c["phase"] == phase)]
+
+
+def test_results_land_in_s3_in_the_seed_layout(run):
+    s3 = run["clients"]["s3"]
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="l4m", Prefix="results/")["Contents"]]
+    scores = [k for k in keys if k.startswith("results/anomalyResults/metricValueAnomalyScore/")]
+    assert scores and all(k.endswith("_metricValueAnomalyScore.csv") for k in scores)
+    header = s3.get_object(Bucket="l4m", Key=scores[-1])["Body"].read().decode().splitlines()[0]
+    assert header == ("key,Timestamp,platform,marketplace,viewsAnomalyMetricValue,"
+                      "viewsGroupScore,revenueAnomalyMetricValue,revenueGroupScore")
+    assert len([k for k in keys if k.startswith("results/intervals/")]) == HOURS
+
+
+def test_the_crawler_is_created_once_and_run(run):
+    glue, calls = run["clients"]["glue"], run["calls"]
+    crawler = glue.get_crawler(Name="l4m-ecommerce-crawler")["Crawler"]
+    assert [t["Path"] for t in crawler["Targets"]["S3Targets"]] == [
+        "s3://l4m/ecommerce/live/", "s3://l4m/results/anomalyResults/dimensionContributions/",
+        "s3://l4m/results/anomalyResults/metricValueAnomalyScore/"]
+    assert crawler["DatabaseName"] == "l4m-crawler-output-db"
+    assert glue.get_database(Name="l4m-crawler-output-db")["Database"]["Name"]
+    assert operations(calls, "glue").count("CreateCrawler") == 1
+    assert operations(calls, "glue").count("CreateDatabase") == 1
+    assert "UpdateCrawler" not in operations(calls, "glue")
+    # setup crawls once; every detect interval brought data, so each crawls its partition
+    assert operations(calls, "glue", "setup").count("StartCrawler") == 1
+    assert operations(calls, "glue", "detect").count("StartCrawler") == HOURS
+
+
+def test_the_views_are_issued_once_per_definition(run):
+    athena = [c for c in run["calls"] if c["operation"] == "StartQueryExecution"]
+    setup = [c["params"]["QueryString"] for c in athena if c["phase"] == "setup"]
+    assert [q.split(" AS\n")[0] for q in setup if q.startswith("CREATE")] == [
+        'CREATE OR REPLACE VIEW "l4m-crawler-output-db"."l4m_live_data"',
+        'CREATE OR REPLACE VIEW "l4m-crawler-output-db"."l4m_dimension_contributions"']
+    assert sum(q.endswith("LIMIT 0") for q in setup) == 2
+    # detect runs: the views already match the definition, so nothing is sent
+    assert not [c for c in athena if c["phase"] == "detect"]
+    moto_ids = run["clients"]["athena"].list_query_executions()["QueryExecutionIds"]
+    assert len(moto_ids) >= len(setup)
+
+
+def test_quicksight_resources_are_created_once_then_left_alone(run):
+    created = [op for op, _ in run["quicksight"] if op.startswith("Create")]
+    assert sorted(created) == sorted(["CreateDataSource", "CreateDataSet", "CreateDataSet",
+                                      "CreateAnalysis", "CreateDashboard"])
+    qs_calls = run["calls"]
+    again = operations(qs_calls, "quicksight", "setup again")
+    assert again, "the second setup run must describe the resources"
+    assert not [op for op in again if op.startswith(("Create", "Update"))]
+    assert not operations(qs_calls, "quicksight", "detect")   # DIRECT_QUERY: nothing to do
+
+
+def test_the_alert_reaches_the_sqs_queue(run):
+    sqs = run["clients"]["sqs"]
+    messages = sqs.receive_message(QueueUrl=run["queue"], MaxNumberOfMessages=10,
+                                   WaitTimeSeconds=1).get("Messages", [])
+    assert messages
+    payload = json.loads(messages[0]["Body"])
+    assert payload["alertName"] == "ecommerce-high-severity"
+    assert payload["impactedMetric"]["metricName"] in ("views", "revenue")
+    assert payload["anomalyScore"] >= 70
+
+
+def test_every_request_is_valid_for_botocore_and_allowed_by_the_iam_policy(run):
+    session = botocore.session.get_session()
+    statements = policy(run["spec"])["Statement"]
+    allowed = {a for s in statements for a in s["Action"]}
+    seen = set()
+    for call in run["calls"]:
+        model = session.get_service_model(call["service"]).operation_model(call["operation"])
+        report = ParamValidator().validate(call["params"], model.input_shape)
+        assert not report.has_errors(), (call["operation"], report.generate_report())
+        action = f"{call['service']}:{call['operation']}"
+        assert any(fnmatch(action, a) for a in allowed), f"{action} missing from iam-policy"
+        seen.add(action)
+    assert {"glue:CreateCrawler", "athena:StartQueryExecution", "quicksight:CreateDashboard",
+            "sns:Publish"} <= seen
