@@ -22,7 +22,6 @@ import json
 import subprocess
 import sys
 import textwrap
-import urllib.request
 from fnmatch import fnmatch
 from pathlib import Path
 
@@ -32,12 +31,12 @@ import pytest
 from aws_definitions import aws_definition
 from botocore.validate import ParamValidator
 from fakes.moto_glue import crawls_succeed
+from fakes.moto_server import CREDENTIALS, connection, moto_endpoint
 from fakes.quicksight_server import QuickSightDouble
 from l4m.aws.iam import policy
 from l4m.demo import airflow_env
 from l4m.spec import parse_spec
 from l4m.synth import write_dataset
-from moto.server import ThreadedMotoServer
 
 DAYS, HOURS = 16, 3
 LIVE_START = dt.datetime(2021, 1, 17, tzinfo=dt.timezone.utc) - dt.timedelta(hours=HOURS)
@@ -83,49 +82,36 @@ CHILD = textwrap.dedent("""
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("aws")
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
     quicksight = QuickSightDouble()
     quicksight.start()
-    crawls = crawls_succeed()
-    crawls.__enter__()
-    host, port = moto.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
     try:
-        creds = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                 "AWS_DEFAULT_REGION": "us-east-1"}
-        session = boto3.Session(region_name="us-east-1", aws_access_key_id="testing",
-                                aws_secret_access_key="testing")
-        clients = {name: session.client(name, endpoint_url=endpoint)
-                   for name in ("s3", "sns", "sqs", "glue", "athena")}
-        queue = prepare_aws(clients, out)
-        definition = aws_definition()
-        definition["Schedule"] = {"StartDate": LIVE_START.strftime("%Y-%m-%dT%H:%M:%SZ")}
-        (out / "detectors").mkdir()
-        (out / "detectors" / "ecommerce.json").write_text(json.dumps(definition))
-        env = {**airflow_env(out), **creds, "AIRFLOW_CONN_AWS_DEFAULT": json.dumps({
-            "conn_type": "aws", "extra": {
-                "endpoint_url": endpoint, "region_name": "us-east-1",
-                "service_config": {"quicksight": {"endpoint_url": quicksight.url}}}})}
-        subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env,
-                       check=True, stdout=subprocess.DEVNULL)
-        calls_file = out / "calls.jsonl"
-        log = out / "dag-runs.log"
-        with log.open("w") as sink:
-            done = subprocess.run([sys.executable, "-c", CHILD, str(calls_file),
-                                   LIVE_START.isoformat(), str(HOURS)], env=env, stdout=sink,
-                                  stderr=subprocess.STDOUT, check=False)
-        assert done.returncode == 0, log.read_text()[-6000:]
-        calls = [json.loads(line) for line in calls_file.read_text().splitlines()]
-        yield {"clients": clients, "queue": queue, "calls": calls, "spec": parse_spec(definition),
-               "quicksight": list(quicksight.requests), "log": log}
+        with moto_endpoint(set_env=False) as endpoint, crawls_succeed():
+            session = boto3.Session(region_name="us-east-1", aws_access_key_id="testing",
+                                    aws_secret_access_key="testing")
+            clients = {name: session.client(name, endpoint_url=endpoint)
+                       for name in ("s3", "sns", "sqs", "glue", "athena")}
+            queue = prepare_aws(clients, out)
+            definition = aws_definition()
+            definition["Schedule"] = {"StartDate": LIVE_START.strftime("%Y-%m-%dT%H:%M:%SZ")}
+            (out / "detectors").mkdir()
+            (out / "detectors" / "ecommerce.json").write_text(json.dumps(definition))
+            env = {**airflow_env(out), **CREDENTIALS,
+                   "AIRFLOW_CONN_AWS_DEFAULT": connection(endpoint, service_config={
+                       "quicksight": {"endpoint_url": quicksight.url}})}
+            subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env,
+                           check=True, stdout=subprocess.DEVNULL)
+            calls_file = out / "calls.jsonl"
+            log = out / "dag-runs.log"
+            with log.open("w") as sink:
+                done = subprocess.run([sys.executable, "-c", CHILD, str(calls_file),
+                                       LIVE_START.isoformat(), str(HOURS)], env=env,
+                                      stdout=sink, stderr=subprocess.STDOUT, check=False)
+            assert done.returncode == 0, log.read_text()[-6000:]
+            calls = [json.loads(line) for line in calls_file.read_text().splitlines()]
+            yield {"clients": clients, "queue": queue, "calls": calls,
+                   "spec": parse_spec(definition), "quicksight": list(quicksight.requests)}
     finally:
-        # moto's backends are process-wide: leave no bucket or crawler to other tests
-        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset",
-                                                      method="POST"))
-        crawls.__exit__(None, None, None)
         quicksight.stop()
-        moto.stop()
 
 
 def prepare_aws(clients, out: Path) -> str:

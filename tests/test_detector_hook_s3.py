@@ -3,35 +3,24 @@ filesystem through ObjectStoragePath): same files as on ``file://``, byte for by
 from __future__ import annotations
 
 import json
-import urllib.request
 
 import boto3
 import pandas as pd
 import pytest
+from fakes.moto_server import moto_endpoint
 from l4m.hooks.detector import DetectorHook
 from l4m.synth import write_dataset
-from moto.server import ThreadedMotoServer
 
 START = pd.Timestamp("2021-01-15T00:00:00Z")
 HOURS = 4
 
 
 @pytest.fixture()
-def s3(monkeypatch):
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1",
-                       "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(
-                           {"conn_type": "aws", "extra": {"endpoint_url": endpoint}})}.items():
-        monkeypatch.setenv(key, value)
-    client = boto3.client("s3", endpoint_url=endpoint)
-    client.create_bucket(Bucket="l4m")
-    yield client
-    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"))
-    server.stop()
+def s3():
+    with moto_endpoint() as endpoint:
+        client = boto3.client("s3", endpoint_url=endpoint)
+        client.create_bucket(Bucket="l4m")
+        yield client
 
 
 def definition(data, tmp_path, name: str, root: str) -> str:

@@ -21,11 +21,12 @@ def get_provider_info() -> dict:
         }],
         "operators": [{"integration-name": "Lookout for Metrics (embedded)", "python-modules": [
             "l4m.operators.detector", "l4m.operators.alerts", "l4m.operators.catalog",
-            "l4m.operators.dashboard"]}],
+            "l4m.operators.dashboard", "l4m.operators.aws"]}],
         "sensors": [{"integration-name": "Lookout for Metrics (embedded)",
                      "python-modules": ["l4m.sensors.storage"]}],
         "hooks": [{"integration-name": "Lookout for Metrics (embedded)", "python-modules": [
-            "l4m.hooks.detector", "l4m.hooks.catalog", "l4m.hooks.alerts"]}],
+            "l4m.hooks.detector", "l4m.hooks.catalog", "l4m.hooks.alerts", "l4m.hooks.glue",
+            "l4m.hooks.quicksight"]}],
         "triggers": [{"integration-name": "Lookout for Metrics (embedded)",
                       "python-modules": ["l4m.triggers.storage"]}],
         "notifications": ["l4m.notifications.alerts.L4MAlertNotifier"],
