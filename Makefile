@@ -9,7 +9,8 @@ AF2_SPEC ?= apache-airflow==2.11.*
 # The Airflow-facing tests, run again on the lowest supported Airflow (2.11).
 AF2_TESTS ?= tests/test_dags.py tests/test_detector_hook.py tests/test_sensors.py \
 	tests/test_alerts.py tests/test_catalog.py tests/test_provider.py tests/test_dashboard.py \
-	tests/test_pipeline.py tests/test_detector_hook_s3.py
+	tests/test_pipeline.py tests/test_detector_hook_s3.py tests/test_aws_glue.py \
+	tests/test_aws_operators.py tests/test_quicksight_hook.py tests/test_aws_pipeline.py
 
 .PHONY: demo test test-af3 test-af2 install install-af2 browser lint bench bench-venv clean
 
