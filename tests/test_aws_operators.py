@@ -11,9 +11,10 @@ import pytest
 from airflow.providers.amazon.aws.triggers.glue_crawler import GlueCrawlerCompleteTrigger
 from aws_definitions import aws_definition
 from fakes.moto_glue import crawls_succeed
-from fakes.moto_server import moto_endpoint, reset
+from fakes.moto_server import connection, forget_object_stores, moto_endpoint, reset
+from fakes.quicksight_server import QuickSightDouble
 from l4m.compat import AirflowException, AirflowSkipException, TaskDeferred
-from l4m.operators.aws import AthenaViewsOperator, GlueCrawlOperator
+from l4m.operators.aws import AthenaViewsOperator, GlueCrawlOperator, QuickSightPublishOperator
 
 INTERVAL = "2021-01-16T21:00:00+00:00"
 MARKER = "results/intervals/20210116_210000_interval.json"
@@ -98,3 +99,40 @@ def test_a_failed_athena_query_fails_the_task_with_athenas_reason(aws, monkeypat
                         lambda *a, **k: "line 3:7: Column 'viewz' cannot be resolved")
     with pytest.raises(AirflowException, match="create view l4m_live_data.*cannot be resolved"):
         op.execute({})
+
+
+def test_spice_ingests_intervals_with_data_even_when_nothing_is_republished(aws, endpoint,
+                                                                            monkeypatch):
+    s3, _ = aws
+    quicksight = QuickSightDouble()
+    quicksight.start()
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", connection(
+        endpoint, service_config={"quicksight": {"endpoint_url": quicksight.url}}))
+    forget_object_stores()
+    try:
+        spice = aws_definition(quicksight={"ImportMode": "SPICE"})
+        definition = json.dumps(spice)
+        s3.put_object(Bucket="l4m", Key="definitions/spice.json", Body=definition.encode())
+        url = "s3://l4m/definitions/spice.json"
+
+        def run(ti_try: int):
+            op = QuickSightPublishOperator(task_id="qs", definition=url, skip_if_published=True,
+                                           interval_start=INTERVAL)
+            op.hook.poll_interval = 0
+            return op.execute({"run_id": "scheduled__2021", "ti": type("TI", (), {
+                "try_number": ti_try})()})
+
+        marker(s3, scored=42, anomalies=0)
+        first = run(1)
+        assert first["dashboard"] == "created"
+        assert set(first["Ingestions"]) == {"live dataset", "contributions dataset"}
+        quicksight.clear()
+        second = run(2)                     # same definition: only the ingestion runs
+        assert "dashboard" not in second and second["Ingestions"]
+        assert not [op for op in quicksight.operations() if op.startswith(("Create", "Update"))
+                    and op != "CreateIngestion"]
+        marker(s3, scored=0, anomalies=0)    # a gap and no change: nothing to do
+        with pytest.raises(AirflowSkipException):
+            run(3)
+    finally:
+        quicksight.stop()

@@ -1,28 +1,19 @@
 """The definition's AWS sections: defaults, and errors that name the field."""
 from __future__ import annotations
 
-import copy
 import json
-from pathlib import Path
 
 import pytest
+from aws_definitions import ANALYST, ECOMMERCE, aws_definition
 from l4m.spec import SpecError, parse_spec
 
-BASE = json.loads((Path(__file__).parents[1] / "dags" / "detectors" / "ecommerce.json")
-                  .read_text())
-USER = "arn:aws:quicksight:us-east-1:123456789012:user/default/analyst"
+BASE = json.loads(ECOMMERCE.read_text())
+USER = ANALYST
 
 
 def doc(publish: dict | None = None, **top) -> dict:
-    d = copy.deepcopy(BASE)
-    source = d["MetricSet"]["MetricSource"]["S3SourceConfig"]
-    source["TemplatedPathList"] = ["s3://l4m/ecommerce/live/{{yyyyMMdd}}/{{HHmm}}"]
-    d["Storage"] = {"ResultsPath": "s3://l4m/results", "StatePath": "s3://l4m/state"}
-    d["Publish"] = publish if publish is not None else {
-        "Glue": {"RoleArn": "arn:aws:iam::123456789012:role/l4m-crawler"},
-        "QuickSight": {"AwsAccountId": "123456789012", "Users": [USER]}}
-    d.update(top)
-    return d
+    """The AWS test definition; ``publish`` replaces its whole Publish section."""
+    return aws_definition(**top) if publish is None else aws_definition(Publish=publish, **top)
 
 
 def test_defaults_follow_the_seed():

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from l4m.spec import DetectorSpec
+from l4m.spec_paths import live_root
 
 
 @dataclass(frozen=True)
@@ -40,12 +41,6 @@ def default_root(environ: Mapping[str, str] = os.environ) -> str:
     elif "://" not in root:
         root = f"file://{os.path.abspath(root)}"
     return root.rstrip("/")
-
-
-def live_root(templated_path: str) -> str:
-    """The fixed prefix of a templated path: ``…/live/{{yyyyMMdd}}/{{HHmm}}`` → ``…/live``."""
-    head = templated_path.split("{{", 1)[0]
-    return head.rsplit("/", 1)[0] if "{{" in templated_path else head.rstrip("/")
 
 
 def resolve(spec: DetectorSpec, environ: Mapping[str, str] = os.environ) -> Locations:

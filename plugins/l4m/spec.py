@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from l4m.spec_paths import (
     CsvFormat,
     JsonFormat,
+    live_root,
     parse_metric_source,
     render_templated_path,
     within_l4m_path_limits,
@@ -530,8 +531,6 @@ def parse_spec(document: dict) -> DetectorSpec:
 def _check_crawlable(templated: tuple[str, ...]) -> None:
     """With Publish.Glue: one s3:// templated path whose fixed part ends in a ``live``
     folder, which the crawler turns into the ``live`` table the datasets read."""
-    from l4m.locations import live_root
-
     field = "MetricSet.MetricSource.S3SourceConfig.TemplatedPathList"
     if len(templated) != 1 or not templated[0].startswith("s3://"):
         raise SpecError(field, "must hold exactly one s3:// path when Publish.Glue is set "

@@ -38,6 +38,9 @@ QUICKSIGHT_FIELDS = ("AwsAccountId", "Region", "Namespace", "Users", "Groups", "
                      "DashboardId")
 RECRAWL_POLICIES = ("CRAWL_EVERYTHING", "CRAWL_NEW_FOLDERS_ONLY")
 IMPORT_MODES = ("DIRECT_QUERY", "SPICE")
+# botocore.config.Config keyword arguments a definition may set (plain JSON values).
+BOTOCORE_CONFIG_FIELDS = ("retries", "connect_timeout", "read_timeout", "max_pool_connections",
+                          "tcp_keepalive", "user_agent_extra")
 
 SEED_DATABASE = "l4m-crawler-output-db"
 SEED_DATA_SOURCE_ID = "L4MQuickSightDataSourceId"
@@ -134,13 +137,9 @@ def _connection(doc: dict) -> AwsConnection:
         region = _match(region, "Aws.RegionName", _REGION, "an AWS region such as us-east-1")
     config = aws.get("BotocoreConfig")
     if config is not None:
-        config = dict(check_object(config, "Aws.BotocoreConfig", _BOTOCORE_CONFIG_FIELDS))
+        config = dict(check_object(config, "Aws.BotocoreConfig", BOTOCORE_CONFIG_FIELDS))
     return AwsConnection(conn_id, region, config)
 
-
-# botocore.config.Config keyword arguments a definition may set (plain JSON values).
-_BOTOCORE_CONFIG_FIELDS = ("retries", "connect_timeout", "read_timeout", "max_pool_connections",
-                           "tcp_keepalive", "user_agent_extra")
 
 
 def _glue(section: dict, detector: str) -> GlueSpec:

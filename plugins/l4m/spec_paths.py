@@ -273,3 +273,9 @@ def parse_metric_source(metric_set: dict, used: tuple[str, ...]):
         _paths(s3, "HistoricalDataPathList", path, templated=False),
         file_format,
     )
+
+
+def live_root(templated_path: str) -> str:
+    """The fixed prefix of a templated path: ``…/live/{{yyyyMMdd}}/{{HHmm}}`` → ``…/live``."""
+    head = templated_path.split("{{", 1)[0]
+    return head.rsplit("/", 1)[0] if "{{" in templated_path else head.rstrip("/")

@@ -9,8 +9,9 @@ Pure functions.
 """
 from __future__ import annotations
 
-from l4m.locations import Locations, live_root, resolve
+from l4m.locations import Locations, resolve
 from l4m.spec import DetectorSpec
+from l4m.spec_paths import live_root
 
 S3_READ = ("s3:GetObject",)
 S3_WRITE = ("s3:GetObject", "s3:PutObject")

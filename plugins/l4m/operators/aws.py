@@ -34,7 +34,7 @@ class _DefinitionMixin:
 
     definition: str
     aws_conn_id: str | None
-    skip_if_published: bool
+    skip_if_published: bool = False
 
     def load_spec(self):
         from l4m.io.storage import read_definition
@@ -53,12 +53,10 @@ class _DefinitionMixin:
             raise AirflowException(f"interval {interval_start} has not been detected yet")
         return bool(marker["MetricsScored"] or sum(marker["Anomalies"].values()))
 
-    def unless_published(self, spec, target: str, requests: object) -> str:
-        """The requests' fingerprint; skip the task if ``target`` already matches it."""
-        print_ = fingerprint(requests)
-        if self.skip_if_published and self.detector(spec).published_fingerprint(target) == print_:
-            raise AirflowSkipException(f"{target}: published already with this definition")
-        return print_
+    def published_already(self, spec, target: str, done: str) -> bool:
+        """With ``skip_if_published``: whether ``target`` was last published with the
+        requests whose fingerprint is ``done``."""
+        return self.skip_if_published and self.detector(spec).published_fingerprint(target) == done
 
 
 class GlueCrawlOperator(_DefinitionMixin, AwsBaseOperator[L4MGlueCrawlerHook]):
@@ -91,7 +89,6 @@ class GlueCrawlOperator(_DefinitionMixin, AwsBaseOperator[L4MGlueCrawlerHook]):
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.poll_interval = poll_interval
         self.max_attempts = max_attempts
-        self.skip_if_published = False
 
     def execute(self, context: Context) -> dict:
         from l4m.aws.glue_requests import crawler_request, database_request
@@ -163,11 +160,14 @@ class AthenaViewsOperator(_DefinitionMixin, AwsBaseOperator[AthenaHook]):
 
     def execute(self, context: Context) -> dict:
         from l4m.aws.athena_sql import statements
+        from l4m.datasets import DATASET_KINDS, dataset
 
         spec = self.load_spec()
         athena = spec.pipeline.aws.athena
         todo = statements(spec)
-        done = self.unless_published(spec, self.TARGET, [sql for _, sql in todo])
+        done = fingerprint([sql for _, sql in todo])
+        if self.published_already(spec, self.TARGET, done):
+            raise AirflowSkipException("the views were created from this SQL already")
         output = {"OutputLocation": athena.output_location} if athena.output_location else {}
         ids = []
         for what, sql in todo:
@@ -181,7 +181,8 @@ class AthenaViewsOperator(_DefinitionMixin, AwsBaseOperator[AthenaHook]):
             self.log.info("Athena %s: %s", what, state)
             ids.append(query_id)
         self.detector(spec).record_published(self.TARGET, done)
-        return {"Views": [w.split()[-1] for w, _ in todo[::2]], "QueryExecutionIds": ids}
+        return {"Views": [dataset(spec, which).view for which in DATASET_KINDS],
+                "QueryExecutionIds": ids}
 
 
 class QuickSightPublishOperator(_DefinitionMixin, AwsBaseOperator[QuickSightPublishHook]):
@@ -190,7 +191,7 @@ class QuickSightPublishOperator(_DefinitionMixin, AwsBaseOperator[QuickSightPubl
     Everything is described first: existing resources that match the definition are
     left alone, drifted ones updated, missing ones created; permissions are granted to
     the definition's users and groups. With ``ImportMode: SPICE`` both datasets are
-    ingested (also when ``ingest_only``).
+    then ingested.
 
     :param definition: path or URL of the detector definition JSON (templated).
     :param skip_if_published: skip the resources when published from the same requests
@@ -218,18 +219,16 @@ class QuickSightPublishOperator(_DefinitionMixin, AwsBaseOperator[QuickSightPubl
         from l4m.aws.quicksight_requests import all_requests
 
         spec = self.load_spec()
+        done = fingerprint(all_requests(spec, self.hook.conn_region_name))
+        publish = not self.published_already(spec, self.TARGET, done)
+        ingest = self._spice(spec)
+        if not publish and not ingest:
+            raise AirflowSkipException("the QuickSight resources match this definition already")
         outcome: dict[str, Any] = {}
-        try:
-            done = self.unless_published(spec, self.TARGET,
-                                         all_requests(spec, self.hook.conn_region_name))
-        except AirflowSkipException:
-            if not self._spice(spec):
-                raise
-            done = None
-        if done is not None:
+        if publish:
             outcome = self.hook.publish(spec)
             self.detector(spec).record_published(self.TARGET, done)
-        if self._spice(spec):
+        if ingest:
             outcome["Ingestions"] = self.hook.ingest(spec, _ingestion_id(context))
         return outcome
 
