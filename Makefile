@@ -3,6 +3,8 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_DIR ?= out/demo
+# The Airflow 3 that CI tests; docker-compose.yaml and the Dockerfile use the same.
+AF3_SPEC ?= apache-airflow==3.3.2
 
 AF2_VENV ?= .venv-af2
 AF2_SPEC ?= apache-airflow==2.11.*
@@ -12,12 +14,12 @@ AF2_TESTS ?= tests/test_dags.py tests/test_detector_hook.py tests/test_sensors.p
 	tests/test_pipeline.py tests/test_detector_hook_s3.py tests/test_aws_glue.py \
 	tests/test_aws_operators.py tests/test_quicksight_hook.py tests/test_aws_pipeline.py
 
-.PHONY: demo test test-af3 test-af2 install install-af2 browser lint bench bench-venv clean
+.PHONY: demo test test-af3 test-af2 install install-af2 browser postgres lint bench bench-venv clean
 
 $(BIN)/l4m: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet '$(AF3_SPEC)' -e '.[dev]'
 	touch $@
 
 install: $(BIN)/l4m
@@ -36,19 +38,58 @@ browser:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
+## PostgreSQL server for the real-scheduler test (Debian package). Best effort: without
+## it the test runs the stack on SQLite and says so.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq postgresql >/dev/null \
+		|| echo "PostgreSQL not installed: the real-scheduler test will use SQLite"; }
+
 ## Main job on the embedded default: the setup and detect DAGs on tutorial data.
 demo: install
 	rm -rf $(DEMO_DIR)
 	$(BIN)/l4m demo --out $(DEMO_DIR)
 
-## Install and run the whole test suite (Airflow 3), then the Airflow-facing tests on 2.11.
-test: test-af3 test-af2
+## Install and run the whole test suite (Airflow 3), then the Airflow-facing tests on 2.11,
+## then the MWAA bundle in MWAA-like venvs.
+test: test-af3 test-af2 test-mwaa
 
-test-af3: install browser
+test-af3: install browser postgres
 	$(BIN)/python -m pytest -q
 
 test-af2: install-af2
 	$(AF2_VENV)/bin/python -m pytest -q -p no:cacheprovider $(AF2_TESTS)
+
+## Amazon MWAA bundle (docs/mwaa.md): dist/mwaa/ for MWAA_AIRFLOW_VERSION;
+## MWAA_DETECTORS=folder ships those definitions instead of dags/detectors/.
+MWAA_AIRFLOW_VERSION ?= 3.0.6
+MWAA_DETECTORS ?=
+# The MWAA versions of l4m.mwaa.TARGETS, each with a test venv and tests/mwaa/pins-<version>.txt.
+MWAA_VERSIONS := 2.11.0 3.0.6
+
+.PHONY: mwaa mwaa-venvs test-mwaa
+
+mwaa: install
+	$(BIN)/python -m l4m.mwaa --out dist/mwaa --airflow-version $(MWAA_AIRFLOW_VERSION) --dags dags \
+		$(if $(MWAA_DETECTORS),--detectors $(MWAA_DETECTORS))
+
+## Lean venvs like MWAA's image: Airflow and the amazon provider at MWAA's pins plus the
+## bundle's requirements; l4m itself is not installed (the test unpacks plugins.zip).
+.venv-mwaa-%/bin/airflow: tests/mwaa/pins-%.txt plugins/l4m/mwaa.py | $(BIN)/l4m
+	rm -rf .venv-mwaa-$*
+	$(PYTHON) -m venv .venv-mwaa-$*
+	$(BIN)/python -c "from l4m.mwaa import REQUIREMENTS; print(*REQUIREMENTS, sep='\n')" \
+		> .venv-mwaa-$*/requirements.txt
+	.venv-mwaa-$*/bin/pip install --quiet --upgrade pip
+	.venv-mwaa-$*/bin/pip install --quiet -c tests/mwaa/pins-$*.txt apache-airflow \
+		'apache-airflow-providers-amazon[aiobotocore]' -r .venv-mwaa-$*/requirements.txt
+	touch $@
+
+mwaa-venvs: $(MWAA_VERSIONS:%=.venv-mwaa-%/bin/airflow)
+
+test-mwaa: install mwaa-venvs
+	L4M_REQUIRE_MWAA_ENVS=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_mwaa_bundle.py
 
 lint: install
 	$(BIN)/ruff check plugins tests bench
@@ -64,4 +105,4 @@ bench: install bench-venv
 	$(BIN)/python bench/run_bench.py
 
 clean:
-	rm -rf $(VENV) $(AF2_VENV) .venv-bench out
+	rm -rf $(VENV) $(AF2_VENV) .venv-bench out .venv-mwaa-* dist/mwaa

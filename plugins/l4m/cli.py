@@ -1,4 +1,4 @@
-"""The ``l4m`` command: synth, demo, backtest, replay, iam-policy.
+"""The ``l4m`` command: synth, tutorial, demo, backtest, replay, iam-policy, mwaa-bundle.
 
 Errors in the definition or unusable input exit with code 2 and one line that
 names the problem; everything else is a bug and shows its traceback.
@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import sys
 from pathlib import Path
+
+from .mwaa import add_parser as add_mwaa_parser
+from .mwaa import run as run_mwaa
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -22,6 +26,15 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--days", type=int, default=60)
     s.add_argument("--patterns", choices=["easy", "realistic"], default="easy")
 
+    t = sub.add_parser("tutorial", help="write tutorial data and its detector definition "
+                                        "around now, for a live Airflow (docker-compose)")
+    t.add_argument("--data", required=True, type=Path,
+                   help="data folder; the definition goes to DATA/detectors/")
+    t.add_argument("--catchup-hours", type=int, default=3,
+                   help="complete hours before now that the scheduler catches up (default 3)")
+    t.add_argument("--live-days", type=int, default=7,
+                   help="days of hourly live files after now (default 7)")
+
     d = sub.add_parser("demo", help="run the Airflow pipeline on tutorial data, score it")
     d.add_argument("--out", type=Path, default=Path("out/demo"))
     d.add_argument("--days", type=int, default=21, help="days of data (history + live)")
@@ -34,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--region", default=None, help="AWS region (default: from the definition)")
     i.add_argument("--account-id", default=None,
                    help="AWS account id (default: from the definition)")
+
+    add_mwaa_parser(sub)
 
     for name, text in (("backtest", "learn on the oldest 70 %%, detect in the newest 30 %%"),
                        ("replay", "detect continuously from a cold start, interval by interval")):
@@ -59,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "synth":
             return _synth(args)
+        if args.command == "tutorial":
+            return _tutorial(args)
         if args.command == "demo":
             from .demo import run_demo
 
@@ -66,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "iam-policy":
             return _iam_policy(args)
+        if args.command == "mwaa-bundle":
+            return run_mwaa(args)
         return _detect(args)
     except (SpecError, InputError, FileExistsError, ValueError) as exc:
         print(f"l4m {args.command}: {exc}", file=sys.stderr)
@@ -81,6 +100,18 @@ def _synth(args) -> int:
     return 0
 
 
+def _tutorial(args) -> int:
+    from .tutorial import write_tutorial
+
+    path, written = write_tutorial(args.data, catchup_hours=args.catchup_hours,
+                                   live_days=args.live_days)
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    state = "wrote" if written else "kept the existing"
+    print(f"{state} tutorial detector {path} (detects from {doc['Schedule']['StartDate']}); "
+          f"point L4M_DETECTORS_DIR at {path.parent}")
+    return 0
+
+
 def _read_spec(path: Path):
     from .io.reader import InputError
     from .spec import parse_spec_json
@@ -93,8 +124,6 @@ def _read_spec(path: Path):
 
 
 def _iam_policy(args) -> int:
-    import json
-
     from .aws.iam import policy
 
     print(json.dumps(policy(_read_spec(args.spec), region=args.region,

@@ -3,7 +3,9 @@
 Operators, sensors, hooks, notifiers and DAGs import Airflow names from here, never
 from ``airflow`` directly, so a version difference is fixed in one file.
 
-* Airflow 3 moved the authoring API to the Task SDK (``airflow.sdk``);
+* Airflow 3 moved the authoring API to the Task SDK (``airflow.sdk``); hooks, trigger
+  rules, timetables and task exceptions joined it in 3.2 (Amazon MWAA runs 3.0.6), so
+  before that they come from their historic modules too;
 * Airflow 2 has the same classes under their historic modules, and calls Assets
   "Datasets".
 """
@@ -12,36 +14,38 @@ from __future__ import annotations
 from airflow import __version__ as AIRFLOW_VERSION
 from airflow.configuration import conf
 
-AIRFLOW_V3 = int(AIRFLOW_VERSION.split(".")[0]) >= 3
+_MAJOR_MINOR = tuple(int(part) for part in AIRFLOW_VERSION.split(".")[:2])
+AIRFLOW_V3 = _MAJOR_MINOR >= (3, 0)
 
 if AIRFLOW_V3:
     from airflow.sdk import (
         DAG,
         Asset,
-        BaseHook,
         BaseNotifier,
         BaseOperator,
         BaseSensorOperator,
         Context,
-        DeltaDataIntervalTimetable,
         ObjectStoragePath,
         Param,
         PokeReturnValue,
-        TriggerRule,
     )
-    from airflow.sdk.exceptions import AirflowException, AirflowSkipException, TaskDeferred
 else:  # Airflow 2.11
     from airflow.datasets import Dataset as Asset
-    from airflow.exceptions import AirflowException, AirflowSkipException, TaskDeferred
-    from airflow.hooks.base import BaseHook
     from airflow.io.path import ObjectStoragePath
     from airflow.models.baseoperator import BaseOperator
     from airflow.models.dag import DAG
     from airflow.models.param import Param
     from airflow.notifications.basenotifier import BaseNotifier
     from airflow.sensors.base import BaseSensorOperator, PokeReturnValue
-    from airflow.timetables.interval import DeltaDataIntervalTimetable
     from airflow.utils.context import Context
+
+if _MAJOR_MINOR >= (3, 2):
+    from airflow.sdk import BaseHook, DeltaDataIntervalTimetable, TriggerRule
+    from airflow.sdk.exceptions import AirflowException, AirflowSkipException, TaskDeferred
+else:  # Airflow 2.11 to 3.1
+    from airflow.exceptions import AirflowException, AirflowSkipException, TaskDeferred
+    from airflow.hooks.base import BaseHook
+    from airflow.timetables.interval import DeltaDataIntervalTimetable
     from airflow.utils.trigger_rule import TriggerRule
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
