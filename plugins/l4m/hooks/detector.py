@@ -15,12 +15,17 @@ live under two roots from the definition (``Storage`` section, see
     <results>/dataQuality/<stamp>_dataQuality.json
 
 State is versioned per interval and a version is only ever added: interval N loads
-the newest version before N and writes version N, so a failed run leaves the
-previous versions intact and a repeated run rewrites the same bytes.
+the newest version before N, writes N's results, then version N last. Version N is the
+commit point: a run killed before it leaves the previous versions intact and its retry
+writes the same bytes; once it exists, N is detected and a rerun returns its marker.
+
+Every verb that writes state holds the detector's lock (:mod:`l4m.io.lock`), so two
+runs of one detector never write from the same base.
 """
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import shutil
 import tempfile
@@ -31,6 +36,7 @@ from typing import Any
 from l4m.alerts import detector_arn
 from l4m.compat import BaseHook, ObjectStoragePath
 from l4m.intervals import interval_paths, interval_stamp, iso_utc, utc_epoch
+from l4m.io.lock import DetectorLock
 from l4m.io.storage import open_path, read_definition
 from l4m.locations import Locations, resolve
 from l4m.spec import DetectorSpec, parse_spec_json
@@ -53,6 +59,15 @@ def _now() -> str:
     return iso_utc(dt.datetime.now(dt.timezone.utc))
 
 
+def _exclusive(verb):
+    """Run a state-writing verb while holding the detector's lock."""
+    @functools.wraps(verb)
+    def locked(self, *args, **kwargs):
+        with self.lock:
+            return verb(self, *args, **kwargs)
+    return locked
+
+
 class DetectorHook(BaseHook):
     """Create, activate, back-test and run an embedded L4M detector.
 
@@ -60,6 +75,8 @@ class DetectorHook(BaseHook):
         :meth:`from_file`.
     :param aws_conn_id: Airflow connection for ``s3://`` roots (unused for ``file://``).
     :param locations: override the roots resolved from the definition.
+    :param lock_owner: who this run is, shown to a run waiting for the detector's lock.
+    :param lock_wait_seconds: how long to wait for another run's lock before failing.
     """
 
     conn_name_attr = "aws_conn_id"
@@ -68,11 +85,14 @@ class DetectorHook(BaseHook):
     hook_name = "Lookout for Metrics (embedded) detector"
 
     def __init__(self, spec: DetectorSpec, *, aws_conn_id: str | None = default_conn_name,
-                 locations: Locations | None = None, **kwargs) -> None:
+                 locations: Locations | None = None, lock_owner: str | None = None,
+                 lock_wait_seconds: float = 600, **kwargs) -> None:
         super().__init__(**kwargs)
         self.spec = spec
         self.aws_conn_id = aws_conn_id
         self.locations = locations or resolve(spec)
+        self.lock = DetectorLock(self.locations.state, owner=lock_owner, conn_id=aws_conn_id,
+                                 wait_seconds=lock_wait_seconds)
 
     @classmethod
     def from_file(cls, definition: str, **kwargs) -> DetectorHook:
@@ -99,6 +119,7 @@ class DetectorHook(BaseHook):
 
     # ------------------------------------------------------------------ lifecycle
 
+    @_exclusive
     def create_detector(self) -> dict:
         """CreateAnomalyDetector + CreateMetricSet + CreateAlert from the definition.
 
@@ -118,6 +139,7 @@ class DetectorHook(BaseHook):
         self.log.info("Created detector %s at %s", self.spec.name, self.locations.state)
         return {"AnomalyDetectorArn": detector_arn(self.spec)}
 
+    @_exclusive
     def update_detector(self) -> dict:
         """UpdateAnomalyDetector/UpdateMetricSet: store the new definition.
 
@@ -165,6 +187,7 @@ class DetectorHook(BaseHook):
             self._set_status("FAILED", f"{type(exc).__name__}: {exc}")
             raise
 
+    @_exclusive
     def activate_detector(self) -> dict:
         """ActivateAnomalyDetector: learn from HistoricalDataPathList, or start cold.
 
@@ -192,6 +215,7 @@ class DetectorHook(BaseHook):
                 self._save_version(detector)
         return self._set_status("ACTIVE" if learned else "LEARNING")
 
+    @_exclusive
     def back_test_detector(self) -> dict:
         """BackTestAnomalyDetector: learn on the oldest 70 % of the history, detect in the
         newest 30 %; results in the seed layout under ``<results>/backtest/``."""
@@ -214,6 +238,7 @@ class DetectorHook(BaseHook):
 
     # ------------------------------------------------------------------ detection
 
+    @_exclusive
     def detect_interval(self, interval_start: Any, *, sensitivity: float = 0.0) -> dict:
         """Detect anomalies in one interval (the scheduled run's job); return its marker.
 
@@ -231,6 +256,10 @@ class DetectorHook(BaseHook):
         epoch = utc_epoch(interval_start)
         number = int(detector.calendar.interval_number(epoch))
         epoch = int(detector.calendar.epoch_seconds(number))
+        done = self._detected(epoch)
+        if done is not None:
+            self.log.info("Interval %s was already detected: nothing to do", done["IntervalStart"])
+            return self._finish(status, done)
         detector = self._load_before(epoch, detector)
         files, data = self._read_interval(epoch)
         [result] = detector.detect(detector.matrix(data.records, first=number, last=number))
@@ -241,10 +270,44 @@ class DetectorHook(BaseHook):
                           "DataQualityMetricList": data.quality.to_l4m()})
         if data.quarantine:
             self._write_quarantine(data.quarantine, epoch)
+        self.lock.renew()          # still ours: no other run wrote state meanwhile
         self._save_version(detector)
+        return self._finish(status, marker)
+
+    def _finish(self, status: str, marker: dict) -> dict:
+        """LEARNING → ACTIVE once an interval scored metrics; return ``marker``."""
         if status == "LEARNING" and marker["MetricsScored"]:
             self._set_status("ACTIVE")
         return marker
+
+    def _detected(self, epoch: int) -> dict | None:
+        """The marker of ``epoch`` if it is committed (its version exists), else None.
+
+        Raises if a later interval is already committed (detecting this one now would
+        rebuild the model from an older base than the state that followed it), or, with
+        ``Schedule.Catchup``, if the previous interval is not committed yet (this one
+        would skip it).
+        """
+        key = interval_stamp(epoch)
+        versions = self._versions()
+        if key in versions:
+            marker = self.interval_marker(epoch)
+            if marker is None:
+                raise DetectorError(f"interval {key} was learned in the history, not detected")
+            return marker
+        if versions and versions[-1] > key:
+            raise DetectorError(
+                f"detector {self.spec.name}: its state already covers {versions[-1]}, after "
+                f"interval {key}; an older interval cannot be inserted into the model "
+                "afterwards (intervals run oldest first: depends_on_past, max_active_runs=1)")
+        previous = epoch - self.spec.interval_seconds
+        if (self.spec.pipeline.catchup and versions and versions[-1] < interval_stamp(previous)
+                and self._marker_path(versions[-1]).exists()):
+            raise DetectorError(
+                f"detector {self.spec.name}: interval {interval_stamp(previous)} is not "
+                f"detected yet (the newest is {versions[-1]}); with Schedule.Catchup every "
+                "interval is detected in order, so retry once it is")
+        return None
 
     def _read_interval(self, epoch: int):
         """(URLs read, ReadResult) of one interval; rows outside it are quarantined."""
@@ -282,10 +345,6 @@ class DetectorHook(BaseHook):
         key = interval_stamp(epoch)
         older = [v for v in self._versions() if v < key]
         if not older:
-            if self._versions():
-                raise DetectorError(
-                    f"interval {key} is before the detector's first state "
-                    f"({self._versions()[0]}): it was learned in the history")
             return self._apply_feedback(fresh)
         return self._apply_feedback(load_detector(self.state_root / VERSIONS / older[-1]))
 
@@ -327,6 +386,7 @@ class DetectorHook(BaseHook):
 
     # ------------------------------------------------------------------ feedback
 
+    @_exclusive
     def put_feedback(self, group_id: str, time_series_id: str, is_anomaly: bool) -> None:
         """PutFeedback: ``IsAnomaly`` for one series of a group; used from the next interval."""
         series = self.list_anomaly_group_time_series(group_id)
@@ -386,11 +446,13 @@ class DetectorHook(BaseHook):
 
     def interval_marker(self, interval_start: Any) -> dict | None:
         """The processed marker of one interval (see ``detect_interval``), None if absent."""
+        path = self._marker_path(interval_stamp(utc_epoch(interval_start)))
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def _marker_path(self, stamp: str) -> ObjectStoragePath:
         from l4m.runner import INTERVAL_DIR
 
-        path = self.results_root / INTERVAL_DIR / \
-            f"{interval_stamp(utc_epoch(interval_start))}_interval.json"
-        return json.loads(path.read_text()) if path.exists() else None
+        return self.results_root / INTERVAL_DIR / f"{stamp}_interval.json"
 
     # ------------------------------------------------------------------ publishing
 
@@ -399,6 +461,7 @@ class DetectorHook(BaseHook):
         path = self.state_root / PUBLISHED / f"{target}.json"
         return json.loads(path.read_text())["Fingerprint"] if path.exists() else None
 
+    @_exclusive
     def record_published(self, target: str, fingerprint: str) -> None:
         """Record that ``target`` now matches the requests with ``fingerprint``."""
         self._write_json(self.state_root / PUBLISHED / f"{target}.json",

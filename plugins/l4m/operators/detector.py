@@ -25,10 +25,16 @@ class _DetectorOperator(BaseOperator):
         self.definition = definition
         self.aws_conn_id = aws_conn_id
 
-    def hook(self):
+    def hook(self, context: Context | None = None):
+        """The hook; with ``context``, the detector lock names this task try as its owner."""
         from l4m.hooks.detector import DetectorHook
 
-        return DetectorHook.from_file(self.definition, aws_conn_id=self.aws_conn_id)
+        owner = None
+        if context is not None:
+            ti = context["ti"]
+            owner = f"{ti.dag_id}/{ti.run_id}/{ti.task_id} try {ti.try_number}"
+        return DetectorHook.from_file(self.definition, aws_conn_id=self.aws_conn_id,
+                                      lock_owner=owner)
 
 
 class CreateDetectorOperator(_DetectorOperator):
@@ -44,7 +50,7 @@ class CreateDetectorOperator(_DetectorOperator):
     """
 
     def execute(self, context: Context) -> dict:
-        return self.hook().create_detector()
+        return self.hook(context).create_detector()
 
 
 class ActivateDetectorOperator(_DetectorOperator):
@@ -64,7 +70,7 @@ class ActivateDetectorOperator(_DetectorOperator):
         self.create_if_missing = create_if_missing
 
     def execute(self, context: Context) -> dict:
-        hook = self.hook()
+        hook = self.hook(context)
         if self.create_if_missing:
             hook.create_detector()
         described = hook.activate_detector()
@@ -92,7 +98,7 @@ class BackTestDetectorOperator(_DetectorOperator):
     def execute(self, context: Context) -> dict:
         if str(self.enabled).strip().lower() not in TRUE_WORDS:
             raise AirflowSkipException("backtest not requested")
-        return self.hook().back_test_detector()
+        return self.hook(context).back_test_detector()
 
 
 class DetectAnomaliesOperator(_DetectorOperator):
@@ -120,7 +126,7 @@ class DetectAnomaliesOperator(_DetectorOperator):
         self.sensitivity = sensitivity
 
     def execute(self, context: Context) -> dict:
-        marker = self.hook().detect_interval(self.interval_start, sensitivity=self.sensitivity)
+        marker = self.hook(context).detect_interval(self.interval_start, sensitivity=self.sensitivity)
         self.log.info("Interval %s: %s anomalies, %s groups", marker["IntervalStart"],
                       marker["Anomalies"], marker["AnomalyGroups"])
         return marker
