@@ -19,8 +19,8 @@ import signal
 import sys
 import time
 
-import l4m.io.storage as storage
 from l4m.hooks.detector import DetectorHook
+from l4m.io import storage
 
 RESULT = "RESULT "   # the line the tests read; Airflow's logging may print other lines
 events = 0

@@ -10,11 +10,9 @@ import time
 
 import boto3
 import pytest
-from helpers import (activated, clone, make_dataset, result, run_child, start_child,
-                     visible)
+from helpers import activated, clone, make_dataset, result, run_child, start_child, visible
+from l4m.io.lock import DetectorBusy, DetectorLock, LockLost
 from moto import mock_aws
-
-from l4m.io.lock import DetectorLock, LockLost
 
 FIRST, SECOND = "2021-01-09T00:00:00Z", "2021-01-09T01:00:00Z"
 
@@ -104,7 +102,7 @@ def test_a_later_interval_never_runs_before_an_earlier_one(base, sequential, tmp
 
 
 def test_an_old_interval_after_a_newer_one_is_refused(base, sequential, tmp_path):
-    dataset, home = base
+    dataset, _ = base
     case = tmp_path / "case"
     path = clone(sequential, dataset, case)
     before = visible(case)
@@ -120,15 +118,15 @@ def test_an_s3_lease_is_exclusive_and_a_stale_holder_cannot_write(monkeypatch):
     url = "s3://l4m-state/detectors/ecommerce/state"
     first = DetectorLock(url, owner="first", conn_id=None, lease_seconds=0, wait_seconds=0)
     second = DetectorLock(url, owner="second", conn_id=None, wait_seconds=0)
-    with first:
-        time.sleep(0.01)           # first's zero-second lease has expired: its holder "died"
-        with second:               # taken over with If-Match on the stale lease's ETag
-            with pytest.raises(LockLost):
-                first.renew()      # the stale holder finds out before it writes state
-            second.renew()
-        # first's release must not delete second's lease (If-Match on first's ETag)
-    third = DetectorLock(url, owner="third", conn_id=None, wait_seconds=0)
-    with third:
-        with pytest.raises(Exception, match="locked by another run.*third"):
-            with DetectorLock(url, owner="fourth", conn_id=None, wait_seconds=0):
-                pass
+    first.__enter__()
+    time.sleep(0.01)               # first's zero-second lease has expired: its holder "died"
+    with second:                   # taken over with If-Match on the stale lease's ETag
+        with pytest.raises(LockLost):
+            first.renew()          # the stale holder finds out before it writes state
+        first.__exit__(None, None, None)   # and its release leaves second's lease alone
+        second.renew()
+        late = DetectorLock(url, owner="late", conn_id=None, wait_seconds=0)
+        with pytest.raises(DetectorBusy, match="locked by another run.*second"):
+            late.__enter__()
+    with DetectorLock(url, owner="after", conn_id=None, wait_seconds=0):
+        pass                       # released: free again

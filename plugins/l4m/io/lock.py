@@ -174,8 +174,7 @@ class DetectorLock:
         if state_url.startswith("s3://"):
             self._lock = _S3Lease(state_url, owner, conn_id, lease_seconds)
         else:
-            from l4m.io.storage import local
-            from l4m.io.storage import open_path
+            from l4m.io.storage import local, open_path
 
             self._lock = _FileLock(local(open_path(state_url)), owner)
         self.state_url = state_url
@@ -183,7 +182,7 @@ class DetectorLock:
         self.poll_seconds = poll_seconds
         self.depth = 0
 
-    def __enter__(self) -> DetectorLock:
+    def __enter__(self):
         if self.depth == 0:
             deadline = time.monotonic() + self.wait_seconds
             while not self._lock.try_acquire():
