@@ -104,5 +104,14 @@ bench-venv: .venv-bench/bin/python
 bench: install bench-venv
 	$(BIN)/python bench/run_bench.py
 
+## Load and soak (docs/reliability.md): 50,000 metrics at PT5M, 288 intervals through
+## DetectorHook.detect_interval. Quicker: make soak SOAK_ARGS="--metrics 2000 --intervals 40".
+## --keep-versions 12 prunes state versions (the proposed retention): all of them would
+## take 781 MB per interval.
+SOAK_ARGS ?=
+.PHONY: soak
+soak: install
+	$(BIN)/python bench/soak.py --keep-versions 12 $(SOAK_ARGS)
+
 clean:
 	rm -rf $(VENV) $(AF2_VENV) .venv-bench out .venv-mwaa-* dist/mwaa

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from l4m.io.cells import restore_sql
 from l4m.spec import DetectorSpec
 from l4m.spec_time import _java_tokens
 
@@ -149,7 +150,7 @@ def live_data(spec: DetectorSpec, database: str | None = None) -> Dataset:
               *(f"l.{quote(c)} AS {quote(c)}" for c in dims + measures),
               *_score_select(scores, flags)]
     sql = ("SELECT\n  " + ",\n  ".join(select) + f"\nFROM {live}\nLEFT JOIN "
-           + _typed(database, SCORE_TABLE, "a", score_columns(spec)[1:])
+           + _typed(database, SCORE_TABLE, "a", score_columns(spec)[1:], restore=tuple(dims))
            + "\n  ON " + "\n AND ".join(on))
     columns = [Column("timestamp", STRING), Column(event_time, DATETIME),
                *(Column(d, STRING) for d in dims), *(Column(m, DECIMAL) for m in measures),
@@ -169,8 +170,10 @@ def dimension_contributions(spec: DetectorSpec, database: str | None = None) -> 
               *(f"a.{quote(d)} AS {quote(d)}" for d in dims),
               *_score_select(scores, flags)]
     sql = ("SELECT\n  " + ",\n  ".join(select)
-           + f"\nFROM {_typed(database, CONTRIB_TABLE, 'c', CONTRIBUTION_COLUMNS)}"
-           + f"\nRIGHT JOIN {_typed(database, SCORE_TABLE, 'a', score_columns(spec)[1:])}"
+           + "\nFROM " + _typed(database, CONTRIB_TABLE, "c", CONTRIBUTION_COLUMNS,
+                                restore=("dimensionvalue",))
+           + "\nRIGHT JOIN " + _typed(database, SCORE_TABLE, "a", score_columns(spec)[1:],
+                                      restore=tuple(dims))
            + f"\n  ON c.{quote('timestamp')} = {ts}")
     columns = [Column("timestamp", STRING), Column(event_time, DATETIME),
                *(Column(c, DECIMAL if c == "valuecontribution" else STRING) for c in contrib),
@@ -215,9 +218,12 @@ def _free(name: str, taken: set[str]) -> str:
     return name
 
 
-def _typed(database: str | None, table: str, alias: str, columns, *extra: str) -> str:
+def _typed(database: str | None, table: str, alias: str, columns, *extra: str,
+           restore: tuple[str, ...] = ()) -> str:
     """``(SELECT … FROM table) alias`` with every column cast to its type, whatever types
-    the crawler inferred; ``timestamp`` becomes its 19-character ``yyyy-MM-dd HH:mm:ss``."""
+    the crawler inferred; ``timestamp`` becomes its 19-character ``yyyy-MM-dd HH:mm:ss``.
+    The ``restore`` columns hold dimension values written spreadsheet-safe by the result
+    writers: their leading ``'`` is removed (``l4m.io.cells``), so they join the live data."""
     items = [*extra]
     for c in columns:
         name = quote(c.name)
@@ -225,6 +231,8 @@ def _typed(database: str | None, table: str, alias: str, columns, *extra: str) -
             items.append(f"substr(CAST({name} AS VARCHAR), 1, 19) AS {name}")
         elif c.type == DECIMAL:
             items.append(f"TRY_CAST({name} AS DOUBLE) AS {name}")
+        elif c.name in restore:
+            items.append(f"{restore_sql(f'CAST({name} AS VARCHAR)')} AS {name}")
         else:
             items.append(f"CAST({name} AS VARCHAR) AS {name}")
     source = f"{quote(database)}.{quote(table)}" if database else quote(table)

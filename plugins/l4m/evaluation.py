@@ -80,6 +80,7 @@ def flagged_points(out_dir, measure: str, dims: list[str], sensitivity: float) -
     in the ``metricValueAnomalyScore`` files under ``out_dir``."""
     from pathlib import Path
 
+    from .io.cells import restore_cell
     from .io.results import SCORE_DIR
 
     files = sorted((Path(out_dir) / SCORE_DIR).glob("*.csv"))
@@ -88,4 +89,5 @@ def flagged_points(out_dir, measure: str, dims: list[str], sensitivity: float) -
         return pd.DataFrame(columns=cols)
     table = pd.concat([pd.read_csv(f, dtype={d: str for d in dims}) for f in files])
     hit = table[table[f"{measure}GroupScore"].fillna(-1) >= sensitivity]
-    return hit.assign(timestamp=pd.to_datetime(hit["Timestamp"]))[cols]
+    return hit.assign(timestamp=pd.to_datetime(hit["Timestamp"]),
+                      **{d: hit[d].map(restore_cell) for d in dims})[cols]

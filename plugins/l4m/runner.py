@@ -18,7 +18,7 @@ from .engine import Calendar, Detector, IntervalResult, ModelParams
 from .intervals import interval_stamp, iso_utc
 from .io.atomic import write_text_atomic
 from .io.quarantine import write_quarantine_csv
-from .io.reader import ReadResult, list_input_files, read_records
+from .io.reader import ReadResult, list_input_files, read_records, series_limit
 from .io.results import consolidate_groups, scores_frame, write_interval
 from .io.storage import write_text
 from .spec import DetectorSpec
@@ -72,7 +72,7 @@ def new_detector(spec: DetectorSpec, params: ModelParams | None = None) -> Detec
     calendar = Calendar(spec.interval_seconds, standard_utc_offset(spec.timezone))
     return Detector(name=spec.name, measures=[(m.name, m.aggregation) for m in spec.metrics],
                     dimensions=list(spec.dimensions), calendar=calendar,
-                    params=params or ModelParams())
+                    params=params or ModelParams(), max_series=series_limit(spec))
 
 
 def read_input(spec: DetectorSpec, path: str) -> ReadResult:
@@ -162,7 +162,7 @@ def _finish(spec, detector, data, results: list[IntervalResult], summary: RunSum
         marker = write_interval_results(out_dir, spec, r, sensitivity)
         for m, n in marker["Anomalies"].items():
             counts[m] += n
-    groups_file = consolidate_groups(out_dir)
+    groups_file = consolidate_groups(out_dir, rebuild=True)   # older group files rewritten too
     if scores_out is not None:
         frames = [scores_frame(r, dims, spec.timezone) for r in results if r.metrics_scored]
         table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -489,7 +489,10 @@ def parse_spec(document: dict) -> DetectorSpec:
     """Validate a definition document and return its DetectorSpec; raise SpecError if invalid."""
     if not isinstance(document, dict):
         raise SpecError("<document>", f"must be a JSON object (got {json_kind(document)})")
-    doc = copy.deepcopy(document)
+    try:
+        doc = copy.deepcopy(document)
+    except RecursionError:
+        raise SpecError("<document>", "nested too deeply") from None
     check_object(
         doc, "", _TOP_FIELDS, ("AnomalyDetectorName", "AnomalyDetectorConfig", "MetricSet")
     )
@@ -560,4 +563,6 @@ def parse_spec_json(text: str, source: str = "<definition>") -> DetectorSpec:
         ) from None
     except ValueError as err:
         raise SpecError(source, f"invalid JSON: {err}") from None
+    except RecursionError:
+        raise SpecError(source, "invalid JSON: nested too deeply") from None
     return parse_spec(document)

@@ -192,16 +192,18 @@ def _csv_format(value: object, path: str, used: tuple[str, ...]) -> CsvFormat:
             f"{path}.ContainsHeader", f"must be true or false (got {contains_header!r})"
         )
     delimiter = check_string(descriptor.get("Delimiter", ","), f"{path}.Delimiter")
-    if len(delimiter) != 1 or delimiter in "\r\n":
+    if len(delimiter) != 1 or not _csv_char(delimiter):
         raise SpecError(
             f"{path}.Delimiter",
-            f"must be exactly one character, not a line break (got {delimiter!r})",
+            f"must be exactly one character, printable ASCII or a tab, not a line break "
+            f"(got {delimiter!r})",
         )
     quote = check_string(descriptor.get("QuoteSymbol", '"'), f"{path}.QuoteSymbol")
-    if len(quote) > 1 or quote in ("\r", "\n"):
+    if len(quote) > 1 or (quote and not _csv_char(quote)):
         raise SpecError(
             f"{path}.QuoteSymbol",
-            f"must be at most one character, not a line break (got {quote!r})",
+            f"must be at most one character, printable ASCII or a tab, not a line break "
+            f"(got {quote!r})",
         )
     if quote == delimiter:
         raise SpecError(f"{path}.QuoteSymbol", f"must differ from the Delimiter (got {quote!r})")
@@ -213,6 +215,11 @@ def _csv_format(value: object, path: str, used: tuple[str, ...]) -> CsvFormat:
         header_list=_header_list(descriptor, path, contains_header, used),
         quote_symbol=quote,
     )
+
+
+def _csv_char(char: str) -> bool:
+    """A delimiter or quote both CSV readers (pandas, DuckDB) take: one byte, no line break."""
+    return char == "\t" or " " <= char <= "~"
 
 
 def _file_format(value: object, path: str, used: tuple[str, ...]) -> CsvFormat | JsonFormat:

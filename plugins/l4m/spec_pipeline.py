@@ -1,4 +1,5 @@
-"""The definition's pipeline sections (extensions beyond L4M): storage, schedule, publish.
+"""The definition's pipeline sections (extensions beyond L4M): storage, schedule, publish,
+limits.
 
 L4M kept results and state inside the service; here the definition says where they
 live and where the Airflow pipeline publishes them::
@@ -8,7 +9,8 @@ live and where the Airflow pipeline publishes them::
     "Schedule": {"StartDate": "2021-03-01T00:00:00Z", "Catchup": true,
                  "DataDeadlineSeconds": 3600},
     "Publish":  {"Local": {"CatalogPath": "file:///data/catalog/ecommerce.duckdb",
-                           "DashboardPath": "file:///data/dashboard/ecommerce.html"}}
+                           "DashboardPath": "file:///data/dashboard/ecommerce.html"}},
+    "Limits":   {"MaxTimeSeries": 200000}
 
 Every field is optional; :func:`l4m.locations.resolve` fills the defaults. Pure
 Python, no I/O.
@@ -19,11 +21,12 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from l4m.spec_aws import AwsSpec, parse_aws
-from l4m.spec_time import SpecError, check_object, check_string, json_kind
+from l4m.spec_time import SpecError, check_integer, check_object, check_string, json_kind
 
-PIPELINE_FIELDS = ("Storage", "Schedule", "Publish", "Aws")
+PIPELINE_FIELDS = ("Storage", "Schedule", "Publish", "Aws", "Limits")
 _URL_SCHEMES = ("file://", "s3://")
 MAX_DEADLINE_SECONDS = 7 * 86_400
+MAX_TIME_SERIES = 100_000_000
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ class PipelineSpec:
     catalog_path: str | None = None
     dashboard_path: str | None = None
     aws: AwsSpec = field(default_factory=AwsSpec)
+    max_time_series: int | None = None
 
 
 def _url(value: object, path: str, schemes: tuple[str, ...] = _URL_SCHEMES) -> str:
@@ -79,6 +83,11 @@ def parse_pipeline(doc: dict) -> PipelineSpec:
         raise SpecError("Schedule.DataDeadlineSeconds",
                         f"must be an integer between 0 and {MAX_DEADLINE_SECONDS} "
                         f"(got {deadline!r})")
+    limits = check_object(doc.get("Limits", {}), "Limits", ("MaxTimeSeries",))
+    max_series = None
+    if "MaxTimeSeries" in limits:
+        max_series = check_integer(limits["MaxTimeSeries"], "Limits.MaxTimeSeries", 1,
+                                   MAX_TIME_SERIES)
     local_only = ("file://",)
     aws = parse_aws(doc, publish)
     if aws.glue and not str(storage.get("ResultsPath", "")).startswith("s3://"):
@@ -98,4 +107,5 @@ def parse_pipeline(doc: dict) -> PipelineSpec:
         dashboard_path=_url(local["DashboardPath"], "Publish.Local.DashboardPath", local_only)
         if "DashboardPath" in local else None,
         aws=aws,
+        max_time_series=max_series,
     )

@@ -52,9 +52,13 @@ _JSON_KINDS = {
 
 
 class SpecError(ValueError):
-    """An invalid detector definition: ``field`` is the path, ``reason`` says what is wrong."""
+    """An invalid detector definition: ``field`` is the path, ``reason`` says what is wrong.
+
+    Both are shown on one printable line of bounded length, whatever the document holds.
+    """
 
     def __init__(self, field: str, reason: str):
+        field, reason = _shown(field, 200), _shown(reason, 500)
         super().__init__(field, reason)  # both in args, so the error pickles
         self.field = field
         self.reason = reason
@@ -64,6 +68,14 @@ class SpecError(ValueError):
 
 
 # ---------------------------------------------------------------------------- value checks
+
+
+def _shown(text: str, limit: int) -> str:
+    """``text`` with non-printable characters escaped, cut to ``limit`` characters."""
+    cut, text = len(text) > limit, text[:limit]
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text[: limit - 1] + "…" if cut or len(text) > limit else text
 
 
 def json_kind(value: object) -> str:
@@ -84,7 +96,8 @@ def check_object(
         if key not in allowed:
             close = difflib.get_close_matches(str(key), allowed, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise SpecError(join_path(path, str(key)), f"unknown field{hint}")
+            shown = key if isinstance(key, str) and key.strip() else repr(key)
+            raise SpecError(join_path(path, shown), f"unknown field{hint}")
     for key in required:
         if key not in value:
             raise SpecError(join_path(path, key), "required")

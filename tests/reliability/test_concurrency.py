@@ -101,6 +101,14 @@ def test_a_later_interval_never_runs_before_an_earlier_one(base, sequential, tmp
     assert visible(tmp_path / "case") == visible(sequential)
 
 
+def test_the_first_scheduled_interval_cannot_be_skipped(base, tmp_path):
+    dataset, home = base
+    path = clone(home, dataset, tmp_path / "case")
+    ahead = run_child(path, SECOND)     # FIRST (Schedule.StartDate) is not detected yet
+    assert ahead.returncode == 1 and "20210109_000000 is not detected yet" in ahead.stderr
+    assert visible(tmp_path / "case") == visible(home)
+
+
 def test_an_old_interval_after_a_newer_one_is_refused(base, sequential, tmp_path):
     dataset, _ = base
     case = tmp_path / "case"

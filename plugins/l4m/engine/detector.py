@@ -60,6 +60,7 @@ class Detector:
     state: ModelState | None = None
     keys: pd.DataFrame | None = None
     tracker: GroupTracker | None = None
+    max_series: int | None = None            # metric limit (TooManySeries); None: unchecked
 
     def __post_init__(self) -> None:
         if self.keys is None:
@@ -77,7 +78,8 @@ class Detector:
                last: int | None = None) -> MetricMatrix:
         """Aggregate records onto this detector's metric columns (adding new ones)."""
         m = build_matrix(records, measures=self.measures, dimensions=self.dimensions,
-                         calendar=self.calendar, keys=self.keys, first=first, last=last)
+                         calendar=self.calendar, keys=self.keys, first=first, last=last,
+                         max_series=self.max_series)
         self.state.grow(len(m.keys) - self.state.n_series)
         self.keys = m.keys
         return m

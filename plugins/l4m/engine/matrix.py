@@ -13,8 +13,30 @@ import numpy as np
 import pandas as pd
 
 from .calendar import Calendar
+from .model import ModelState
+from .params import ModelParams
 
 MEASURE = "measure"
+SERIES_CAP = 1_000_000       # the default limit on metrics per detector, at most
+STATE_BUDGET = 2 << 30       # bytes of model state the default limit allows
+
+
+class TooManySeries(ValueError):
+    """More metrics (measure × dimension combination) than a detector may hold."""
+
+    def __init__(self, count: int, limit: int):
+        super().__init__(
+            f"{count:,} time series (measure x combination of dimension values), more than "
+            f"the limit of {limit:,}: check the dimensions for unbounded values (ids, "
+            "free text) or raise Limits.MaxTimeSeries in the definition")
+
+
+def default_max_series(interval_seconds: int) -> int:
+    """The default metric limit: :data:`SERIES_CAP`, lower when the model state of that
+    many metrics would pass :data:`STATE_BUDGET` (short intervals keep more slots)."""
+    state = ModelState.empty(Calendar(interval_seconds), ModelParams(), 1)
+    per_series = sum(array.nbytes for array in state.arrays().values())
+    return min(SERIES_CAP, STATE_BUDGET // per_series)
 
 
 @dataclass
@@ -41,12 +63,14 @@ def empty_keys(dimensions: list[str]) -> pd.DataFrame:
 
 def build_matrix(records: pd.DataFrame, *, measures: list[tuple[str, str]], dimensions: list[str],
                  calendar: Calendar, keys: pd.DataFrame | None = None,
-                 first: int | None = None, last: int | None = None) -> MetricMatrix:
+                 first: int | None = None, last: int | None = None,
+                 max_series: int | None = None) -> MetricMatrix:
     """Aggregate ``records`` (timestamp, dimensions, measures) into a matrix.
 
     ``measures`` are (name, "SUM"|"AVG") pairs; ``keys`` the known metrics (new ones are
     appended); ``first``/``last`` widen the interval range beyond the records' own.
-    Aggregation works on integer codes (factorised dimension combinations and
+    More than ``max_series`` metrics raise :class:`TooManySeries` before the matrix is
+    allocated. Aggregation works on integer codes (dimension combinations and
     intervals) with ``np.bincount``, so it costs a few passes over the records.
     """
     keys = empty_keys(dimensions) if keys is None else keys
@@ -57,25 +81,28 @@ def build_matrix(records: pd.DataFrame, *, measures: list[tuple[str, str]], dime
         raise ValueError("no records and no interval range given")
     lo, hi = min(bounds), max(bounds)
     combo_code, combos = _combinations(records, dimensions)
+    values = {name: records[name].to_numpy(np.float64) for name, _ in measures}
+    present = {name: np.bincount(combo_code[~np.isnan(v)], minlength=len(combos)) > 0
+               for name, v in values.items()}
+    seen = pd.concat([combos[p].assign(**{MEASURE: name}) for name, p in present.items()],
+                     ignore_index=True)
+    keys = _extend_keys(keys, seen, dimensions, [m for m, _ in measures])
+    if max_series is not None and len(keys) > max_series:
+        raise TooManySeries(len(keys), max_series)
     cell = (numbers - lo) * len(combos) + combo_code
     size = (hi - lo + 1) * len(combos)
-    per_measure = {}
+    out = np.full((hi - lo + 1, len(keys)), np.nan)
+    positions = _key_positions(keys, combos, dimensions)
     for name, agg in measures:
-        v = records[name].to_numpy(np.float64)
+        if not present[name].any():
+            continue
+        v = values[name]
         ok = ~np.isnan(v)
         count = np.bincount(cell[ok], minlength=size)
         total = np.bincount(cell[ok], weights=v[ok], minlength=size)
         value = total if agg == "SUM" else total / np.maximum(count, 1)
-        per_measure[name] = (np.where(count > 0, value, np.nan).reshape(hi - lo + 1, len(combos)),
-                             count.reshape(hi - lo + 1, len(combos)).any(axis=0))
-    seen = pd.concat([combos[present].assign(**{MEASURE: name})
-                      for name, (_, present) in per_measure.items()], ignore_index=True)
-    keys = _extend_keys(keys, seen, dimensions, [m for m, _ in measures])
-    out = np.full((hi - lo + 1, len(keys)), np.nan)
-    positions = _key_positions(keys, combos, dimensions)
-    for name, (grid, present) in per_measure.items():
-        if present.any():
-            out[:, positions[name][present]] = grid[:, present]
+        grid = np.where(count > 0, value, np.nan).reshape(hi - lo + 1, len(combos))
+        out[:, positions[name][present[name]]] = grid[:, present[name]]
     return MetricMatrix(np.arange(lo, hi + 1, dtype=np.int64), out, keys)
 
 
@@ -83,16 +110,10 @@ def _combinations(records: pd.DataFrame, dimensions: list[str]) -> tuple[np.ndar
     """A code per record for its dimension combination, and the combinations (as str)."""
     if not dimensions:
         return np.zeros(len(records), np.int64), pd.DataFrame(index=[0])
-    codes, uniques = zip(*(pd.factorize(records[d].astype(str)) for d in dimensions))
-    combined = np.zeros(len(records), np.int64)
-    for c, u in zip(codes, uniques):
-        combined = combined * len(u) + c
-    distinct, code = np.unique(combined, return_inverse=True)
-    parts = {}
-    for d, u in zip(reversed(dimensions), reversed(uniques)):
-        parts[d] = np.asarray(u, dtype=object)[distinct % len(u)]
-        distinct = distinct // len(u)
-    return code.reshape(-1), pd.DataFrame({d: parts[d] for d in dimensions})
+    grouped = pd.DataFrame({d: records[d].astype(str) for d in dimensions}).groupby(
+        dimensions, sort=False, dropna=False)
+    combos = grouped.size().index.to_frame(index=False).astype(object)
+    return grouped.ngroup().to_numpy(np.int64), combos
 
 
 def _extend_keys(keys: pd.DataFrame, seen: pd.DataFrame, dimensions: list[str],

@@ -300,14 +300,19 @@ class DetectorHook(BaseHook):
                 f"detector {self.spec.name}: its state already covers {versions[-1]}, after "
                 f"interval {key}; an older interval cannot be inserted into the model "
                 "afterwards (intervals run oldest first: depends_on_past, max_active_runs=1)")
-        previous = epoch - self.spec.interval_seconds
-        if (self.spec.pipeline.catchup and versions and versions[-1] < interval_stamp(previous)
-                and self._marker_path(versions[-1]).exists()):
+        previous = interval_stamp(epoch - self.spec.interval_seconds)
+        if self.spec.pipeline.catchup and previous not in versions and (
+                self._scheduled(epoch - self.spec.interval_seconds)
+                or (versions and self._marker_path(versions[-1]).exists())):
             raise DetectorError(
-                f"detector {self.spec.name}: interval {interval_stamp(previous)} is not "
-                f"detected yet (the newest is {versions[-1]}); with Schedule.Catchup every "
-                "interval is detected in order, so retry once it is")
+                f"detector {self.spec.name}: interval {previous} is not detected yet; with "
+                "Schedule.Catchup every interval is detected in order, so retry once it is")
         return None
+
+    def _scheduled(self, epoch: int) -> bool:
+        """Whether the schedule detects the interval at ``epoch`` (from Schedule.StartDate)."""
+        start = self.spec.pipeline.start_date
+        return start is not None and epoch >= utc_epoch(start)
 
     def _read_interval(self, epoch: int):
         """(URLs read, ReadResult) of one interval; rows outside it are quarantined."""
@@ -346,7 +351,9 @@ class DetectorHook(BaseHook):
         older = [v for v in self._versions() if v < key]
         if not older:
             return self._apply_feedback(fresh)
-        return self._apply_feedback(load_detector(self.state_root / VERSIONS / older[-1]))
+        loaded = load_detector(self.state_root / VERSIONS / older[-1])
+        loaded.max_series = fresh.max_series      # the definition's limit, not the saved one
+        return self._apply_feedback(loaded)
 
     def _save_version(self, detector) -> None:
         from l4m.io.state_store import save_detector

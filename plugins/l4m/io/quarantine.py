@@ -10,6 +10,8 @@ import os
 import tempfile
 from dataclasses import dataclass
 
+from l4m.io.cells import safe_cell
+
 __all__ = ["QUARANTINE_COLUMNS", "QuarantinedRow", "printable", "write_quarantine_csv"]
 
 #: Column order of the quarantine report written by :func:`write_quarantine_csv`.
@@ -92,7 +94,8 @@ def write_quarantine_csv(rows: list[QuarantinedRow], path: str | os.PathLike) ->
 
     The report is written to a temporary file in the target folder and moved into place
     with :func:`os.replace`, so readers never see a half-written report. Every text cell
-    is escaped to printable characters (file names and field names come from outside).
+    is escaped to printable characters (file names and field names come from outside)
+    and made spreadsheet-safe (:func:`l4m.io.cells.safe_cell`).
     """
     target = _local_path(path)
     folder = os.path.dirname(os.path.abspath(target))
@@ -109,11 +112,11 @@ def write_quarantine_csv(rows: list[QuarantinedRow], path: str | os.PathLike) ->
             for row in rows:
                 writer.writerow(
                     (
-                        printable(row.file, limit=4096),
+                        safe_cell(printable(row.file, limit=4096)),
                         int(row.row),
-                        printable(row.field),
-                        printable(row.reason, limit=1024),
-                        printable(row.value),
+                        safe_cell(printable(row.field)),
+                        safe_cell(printable(row.reason, limit=1024)),
+                        safe_cell(printable(row.value)),
                     )
                 )
             handle.flush()

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from l4m.engine.matrix import default_max_series
 from l4m.io.quarantine import QuarantinedRow, _local_path, printable
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "ReadResult",
     "list_input_files",
     "read_records",
+    "series_limit",
 ]
 
 #: Rows per pandas chunk: bounds the memory used by one huge file.
@@ -241,6 +243,7 @@ class _Plan:
     contains_header: bool
     header_list: tuple[str, ...] | None
     reasons: dict[int, str]
+    max_series: int
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -350,7 +353,13 @@ def _make_plan(spec: Any, window: Any, max_dimension_length: int) -> _Plan:
         contains_header=contains_header,
         header_list=header_list,
         reasons=reasons,
+        max_series=series_limit(spec),
     )
+
+
+def series_limit(spec: Any) -> int:
+    """The definition's ``Limits.MaxTimeSeries``, else the default for its interval."""
+    return spec.pipeline.max_time_series or default_max_series(spec.interval_seconds)
 
 
 def _utc_timestamp(value: Any) -> pd.Timestamp:
@@ -428,7 +437,10 @@ class _Source:
 
     def _check_text(self, sample: bytes) -> None:
         decoder = codecs.getincrementaldecoder(self.plan.codec)(errors="l4m-escape")
-        text = decoder.decode(sample, final=len(sample) < _SNIFF)
+        try:
+            text = decoder.decode(sample, final=len(sample) < _SNIFF)
+        except UnicodeError as exc:  # e.g. UTF-16 without a byte order mark
+            raise InputError(f"{self.shown}: not {self.plan.charset} text: {exc}") from None
         if len(sample) < _SNIFF and not text.strip():
             raise InputError(f"{self.shown}: empty file (only blank lines)")
         bad = len(_BINARY_RE.findall(text))
@@ -535,6 +547,28 @@ class _Accumulator:
         self.parts: list[dict[str, np.ndarray]] = []
         self.quarantine: list[QuarantinedRow] = []
         self.files: list[str] = []
+        self.series = [np.empty(0, np.uint64) for _ in plan.measures]  # combination hashes
+
+    def add(self, part: dict[str, np.ndarray], shown: str) -> None:
+        """Keep one chunk's records; fail as soon as they hold too many time series, so
+        that millions of distinct dimension values never reach the engine."""
+        self.parts.append(part)
+        plan = self.plan
+        if not plan.dims or not len(part["timestamp"]):
+            return
+        hashes = pd.util.hash_pandas_object(pd.DataFrame({d: part[d] for d in plan.dims}),
+                                            index=False).to_numpy()
+        codes, unique = pd.factorize(hashes)
+        for i, measure in enumerate(plan.measures):
+            present = np.bincount(codes[~np.isnan(part[measure])], minlength=len(unique)) > 0
+            self.series[i] = pd.unique(np.concatenate([self.series[i], unique[present]]))
+        count = sum(map(len, self.series))
+        if count > plan.max_series:
+            raise InputError(
+                f"{shown}: {count:,} time series (measure x combination of dimension values) "
+                f"so far, more than the limit of {plan.max_series:,}: check the dimensions "
+                "for unbounded values (ids, free text) or raise Limits.MaxTimeSeries in the "
+                "definition")
 
     def add_quarantine(self, rows: list[tuple[int, int, QuarantinedRow]]) -> None:
         rows.sort(key=lambda item: (item[0], item[1]))
@@ -859,7 +893,7 @@ def _validate(
         part[dim] = raws[1 + i].copy() if everything else raws[1 + i][keep]
     for i, measure in enumerate(plan.measures):
         part[measure] = values[i] if everything else values[i][keep]
-    acc.parts.append(part)
+    acc.add(part, shown)
 
     for c, code in enumerate(codes):
         rows = np.flatnonzero(code)
@@ -1195,7 +1229,7 @@ def _json_column(objs: list[dict], name: str, keys: set[str]) -> tuple[np.ndarra
         flags = np.array([cell[1] for cell in cells], dtype=bool)
         if not flags.any():
             flags = None
-    missing = np.flatnonzero(pd.isna(np.asarray(values, dtype=object)))
+    missing = np.flatnonzero(pd.Series(values, dtype=object).isna().to_numpy())
     for i in missing:  # null or absent is empty; a float NaN literal stays "nan"
         text[i] = "" if values[i] is None else repr(values[i])
     return text, flags
@@ -1301,7 +1335,8 @@ def read_records(
         ``start <= t < end`` (UTC; naive bounds are UTC) are quarantined.
     :param max_dimension_length: longest accepted dimension value, in characters.
     :raises InputError: a file is unusable (missing, empty, not CSV/JSON, missing
-        columns, undecodable gzip).
+        columns, undecodable gzip), or the rows hold more time series than
+        :func:`series_limit` (checked after each chunk of :data:`CHUNK_ROWS` rows).
     """
     if isinstance(paths, (str, bytes, os.PathLike)):
         paths = [paths]  # type: ignore[list-item]

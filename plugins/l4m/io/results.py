@@ -13,8 +13,10 @@ Under the output root:
 File names use the interval start in UTC; ``Timestamp`` columns use the detector's
 timezone, formatted ``yyyy-MM-dd HH:mm:ss`` so they join the live data. ``<m>GroupScore``
 is the severity of that metric within its group (the group's own score is in the
-group file). Files are written whole and atomically: a rerun of an interval rewrites
-the same bytes, and no file is ever read, modified and written back.
+group file). Dimension values are written spreadsheet-safe (``io.cells``: a value a
+spreadsheet would run as a formula gets a leading ``'``). Files are written whole and
+atomically: a rerun of an interval rewrites the same bytes, and no file is ever read,
+modified and written back.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ import pandas as pd
 
 from ..engine.detector import IntervalResult
 from ..intervals import interval_stamp
+from .cells import safe_cell
 from .storage import names, write_bytes
 
 SCORE_DIR = "anomalyResults/metricValueAnomalyScore"
@@ -63,7 +66,8 @@ def score_rows(result: IntervalResult, measures: list[str], dimensions: list[str
             continue
         row = rows.get(combo)
         if row is None:
-            row = rows[combo] = ["_".join((stamp, *combo)), stamp, *combo] + [""] * 2 * len(measures)
+            row = rows[combo] = (["_".join((stamp, *combo)), stamp, *map(safe_cell, combo)]
+                                 + [""] * 2 * len(measures))
         row[position[measure] - 1: position[measure] + 1] = [_number(value), _number(sev)]
     return [rows[c] for c in sorted(rows)]
 
@@ -73,7 +77,8 @@ def contribution_rows(result: IntervalResult, timezone: str, sensitivity: float)
     r = result.rows
     keep = set(r["measure"][r["severity"] >= sensitivity].tolist())
     stamp = local_time(result.epoch, timezone).strftime(TS_FORMAT)
-    return [[stamp, m, d, v, _number(c)] for m, d, v, c in result.contributions if m in keep]
+    return [[stamp, m, d, safe_cell(v), _number(c)]
+            for m, d, v, c in result.contributions if m in keep]
 
 
 def write_interval(root: Path, result: IntervalResult, *, measures: list[str],
@@ -99,24 +104,24 @@ def write_interval(root: Path, result: IntervalResult, *, measures: list[str],
     return written
 
 
-def consolidate_groups(root: Path) -> Path:
-    """Write ``anomalyGroups.jsonl``: the last state of every group, ordered by start time."""
-    latest: dict[str, dict] = {}
-    for name in names(root / GROUP_DIR, "*_anomalyGroups.jsonl"):
-        for line in (root / GROUP_DIR / name).read_text().splitlines():
-            group = json.loads(line)
-            latest[group["AnomalyGroup"]["AnomalyGroupId"]] = group
-    ordered = sorted(latest.values(), key=lambda g: (g["AnomalyGroup"]["StartTime"],
-                                                     g["AnomalyGroup"]["PrimaryMetricName"]))
-    out = root / "anomalyGroups.jsonl"
-    write_bytes(out, "".join(json.dumps(g, sort_keys=True) + "\n" for g in ordered).encode())
-    return out
+def consolidate_groups(root: Path, *, rebuild: bool = False) -> Path:
+    """Write ``anomalyGroups.jsonl``: the last state of every group, ordered by start time.
+
+    Only the group files added since the previous call are read and merged into the
+    previous ``anomalyGroups.jsonl`` (the same bytes as reading them all; see
+    :mod:`l4m.io.group_index`). ``rebuild`` reads every file: for writers that rewrite
+    older group files (replay and backtest into an existing folder).
+    """
+    from .group_index import consolidate
+
+    files = names(root / GROUP_DIR, "*_anomalyGroups.jsonl")
+    return consolidate(root / GROUP_DIR, files, root / "anomalyGroups.jsonl", rebuild=rebuild)
 
 
 def scores_frame(result: IntervalResult, dimensions: list[str], timezone: str) -> pd.DataFrame:
     """Every scored point of an interval: timestamp,metric,<dims>,value,expected,lower,upper,severity."""
     s = result.scores
-    out = s[dimensions].astype(str)
+    out = s[dimensions].astype(str).map(safe_cell)
     out.insert(0, "metric", s["measure"].to_numpy())
     out.insert(0, "timestamp", local_time(result.epoch, timezone).strftime(TS_FORMAT))
     for c in ("value", "expected", "lower", "upper", "severity"):

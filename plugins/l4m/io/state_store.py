@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -18,7 +19,7 @@ from ..engine.detector import Detector
 from ..engine.groups import GroupTracker
 from ..engine.model import STATE_ARRAYS, ModelState
 from ..engine.params import ModelParams
-from .storage import write_bytes, write_text
+from .storage import local, names, write_bytes, write_text
 
 FORMAT_VERSION = 1
 
@@ -27,7 +28,8 @@ def save_detector(detector: Detector, folder) -> None:
     """Save into ``folder`` (a Path or an ObjectStoragePath); ``detector.json`` goes last."""
     buf = io.BytesIO()
     np.savez(buf, **detector.state.arrays())
-    write_bytes(folder / "model.npz", buf.getvalue())
+    with buf.getbuffer() as view:         # no copy of the arrays' bytes
+        write_bytes(folder / "model.npz", view)
     write_text(folder / "keys.csv", detector.keys.to_csv(index=False))
     meta = {
         "format": FORMAT_VERSION,
@@ -44,6 +46,34 @@ def save_detector(detector: Detector, folder) -> None:
     write_text(folder / "detector.json", json.dumps(meta, indent=1, sort_keys=True))
 
 
+def prune_versions(root, keep: int) -> list[str]:
+    """Delete the versions under ``root`` (``<state>/versions``) older than the newest
+    ``keep`` complete ones; return the names deleted, oldest first.
+
+    A deleted version's ``detector.json`` goes first, so a folder being deleted never
+    looks complete to a reader. Incomplete folders (no ``detector.json``) are deleted
+    only when older than every kept version: a newer one may be a save in progress.
+    """
+    if keep < 1:
+        raise ValueError(f"keep must be at least 1 (got {keep})")
+    found = names(root)
+    complete = [n for n in found if (root / n / "detector.json").exists()]
+    if len(complete) <= keep:
+        return []
+    oldest_kept = complete[-keep]
+    doomed = [n for n in found if n < oldest_kept]
+    for name in doomed:
+        folder = root / name
+        on_disk = local(folder)
+        (folder / "detector.json").unlink(missing_ok=True)
+        if on_disk is not None:
+            shutil.rmtree(on_disk, ignore_errors=True)
+        else:                                   # an object store has no folders to remove
+            for item in folder.iterdir():
+                item.unlink(missing_ok=True)
+    return doomed
+
+
 def load_detector(folder) -> Detector:
     """Load a detector saved by :func:`save_detector` (a Path or an ObjectStoragePath)."""
     meta = json.loads((folder / "detector.json").read_text())
@@ -55,7 +85,10 @@ def load_detector(folder) -> Detector:
     keys = pd.read_csv(io.BytesIO((folder / "keys.csv").read_bytes()), dtype=str,
                        keep_default_na=False)
     state = ModelState.empty(calendar, params, 0)
-    with np.load(io.BytesIO((folder / "model.npz").read_bytes()), allow_pickle=False) as arrays:
+    on_disk = local(folder)                 # a local file is read member by member
+    source = on_disk / "model.npz" if on_disk is not None else \
+        io.BytesIO((folder / "model.npz").read_bytes())
+    with np.load(source, allow_pickle=False) as arrays:
         for name in STATE_ARRAYS:
             setattr(state, name, arrays[name])
     state.last_interval, state.last_day = meta["last_interval"], meta["last_day"]
