@@ -1,7 +1,8 @@
 """Load and soak: a PT5M detector of N metrics through the scheduled detect path, one day.
 
     .venv/bin/python bench/soak.py [--metrics 50000] [--intervals 288] [--history-days 2]
-        [--keep-versions N] [--work out/soak] [--results bench/results/soak]
+        [--keep-versions N] [--max-group-intervals N] [--fresh]
+        [--work out/soak] [--results bench/results/soak]
 
 1. **Setup** (untimed): a PT5M detector definition with ``file://`` storage under
    ``--work``, N metrics = 2 measures (``views`` SUM, ``revenue`` SUM) × N/2 dimension
@@ -33,7 +34,9 @@ per-interval rows) and ``soak.csv`` (per-interval rows) under ``--results``.
 ``docs/reliability.md``): the hook's ``_save_version`` is wrapped, in this process only,
 to call ``l4m.io.state_store.prune_versions`` after saving. Without it every interval
 adds a full state version (≈ 15.6 KB per metric at PT5M), so the run refuses to start
-when the projected state does not fit on the disk.
+when the projected state does not fit on the disk. ``--max-group-intervals N`` measures
+a proposed engine rule the same way (``GroupTracker.update`` wrapped): an anomaly group
+is closed once it spans N intervals.
 """
 from __future__ import annotations
 

@@ -28,8 +28,7 @@ def save_detector(detector: Detector, folder) -> None:
     """Save into ``folder`` (a Path or an ObjectStoragePath); ``detector.json`` goes last."""
     buf = io.BytesIO()
     np.savez(buf, **detector.state.arrays())
-    with buf.getbuffer() as view:         # no copy of the arrays' bytes
-        write_bytes(folder / "model.npz", view)
+    write_bytes(folder / "model.npz", buf.getvalue())
     write_text(folder / "keys.csv", detector.keys.to_csv(index=False))
     meta = {
         "format": FORMAT_VERSION,
