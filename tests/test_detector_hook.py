@@ -125,6 +125,18 @@ def test_rerun_of_an_interval_changes_no_file(dataset, tmp_path):
     assert again == hook.interval_marker(LIVE_START + pd.Timedelta(hours=3))
 
 
+def test_rerun_of_an_interval_whose_version_was_pruned_returns_its_marker(dataset, tmp_path):
+    hook = make_hook(dataset, tmp_path)
+    hook.create_detector()
+    hook.activate_detector()
+    for h in range(3):
+        hook.detect_interval(LIVE_START + pd.Timedelta(hours=h))
+    shutil.rmtree(tmp_path / "state" / "versions" / "20210115_000000")   # lifecycle rule
+    again = hook.detect_interval(LIVE_START)
+    assert again == hook.interval_marker(LIVE_START)
+    assert not (tmp_path / "state" / "versions" / "20210115_000000").exists()
+
+
 def test_versions_are_added_per_interval(dataset, tmp_path):
     hook = make_hook(dataset, tmp_path)
     hook.create_detector()

@@ -256,11 +256,12 @@ class DetectorHook(BaseHook):
         epoch = utc_epoch(interval_start)
         number = int(detector.calendar.interval_number(epoch))
         epoch = int(detector.calendar.epoch_seconds(number))
-        done = self._detected(epoch)
+        versions = self._versions()
+        done = self._detected(epoch, versions)
         if done is not None:
             self.log.info("Interval %s was already detected: nothing to do", done["IntervalStart"])
             return self._finish(status, done)
-        detector = self._load_before(epoch, detector)
+        detector = self._load_before(epoch, detector, versions)
         files, data = self._read_interval(epoch)
         [result] = detector.detect(detector.matrix(data.records, first=number, last=number))
         marker = runner.write_interval_results(self.results_root, self.spec, result, sensitivity)
@@ -280,8 +281,9 @@ class DetectorHook(BaseHook):
             self._set_status("ACTIVE")
         return marker
 
-    def _detected(self, epoch: int) -> dict | None:
-        """The marker of ``epoch`` if it is committed (its version exists), else None.
+    def _detected(self, epoch: int, versions: list[str]) -> dict | None:
+        """The marker of ``epoch`` if it is committed (its version exists, or a later one
+        does and the marker too: its own version was pruned), else None.
 
         Raises if a later interval is already committed (detecting this one now would
         rebuild the model from an older base than the state that followed it), or, with
@@ -289,13 +291,15 @@ class DetectorHook(BaseHook):
         would skip it).
         """
         key = interval_stamp(epoch)
-        versions = self._versions()
         if key in versions:
             marker = self.interval_marker(epoch)
             if marker is None:
                 raise DetectorError(f"interval {key} was learned in the history, not detected")
             return marker
         if versions and versions[-1] > key:
+            marker = self.interval_marker(epoch)
+            if marker is not None:
+                return marker
             raise DetectorError(
                 f"detector {self.spec.name}: its state already covers {versions[-1]}, after "
                 f"interval {key}; an older interval cannot be inserted into the model "
@@ -343,12 +347,12 @@ class DetectorHook(BaseHook):
         root = self.state_root / VERSIONS
         return [n for n in names(root) if (root / n / "detector.json").exists()]
 
-    def _load_before(self, epoch: int, fresh):
+    def _load_before(self, epoch: int, fresh, versions: list[str]):
         """The newest complete state version before ``epoch`` (``fresh`` when none)."""
         from l4m.io.state_store import load_detector
 
         key = interval_stamp(epoch)
-        older = [v for v in self._versions() if v < key]
+        older = [v for v in versions if v < key]
         if not older:
             return self._apply_feedback(fresh)
         loaded = load_detector(self.state_root / VERSIONS / older[-1])

@@ -15,8 +15,8 @@ timezone, formatted ``yyyy-MM-dd HH:mm:ss`` so they join the live data. ``<m>Gro
 is the severity of that metric within its group (the group's own score is in the
 group file). Dimension values are written spreadsheet-safe (``io.cells``: a value a
 spreadsheet would run as a formula gets a leading ``'``). Files are written whole and
-atomically: a rerun of an interval rewrites the same bytes, and no file is ever read,
-modified and written back.
+atomically, and a rerun of an interval rewrites the same bytes. Only
+``anomalyGroups.jsonl`` is derived from earlier files (see :mod:`l4m.io.group_index`).
 """
 from __future__ import annotations
 
