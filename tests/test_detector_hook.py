@@ -137,6 +137,19 @@ def test_rerun_of_an_interval_whose_version_was_pruned_returns_its_marker(datase
     assert not (tmp_path / "state" / "versions" / "20210115_000000").exists()
 
 
+def test_only_the_newest_state_versions_are_kept(dataset, tmp_path):
+    hook = make_hook(dataset, tmp_path)
+    hook.keep_versions = 2
+    hook.create_detector()
+    hook.activate_detector()
+    marker = hook.detect_interval(LIVE_START)
+    for h in range(1, 4):
+        hook.detect_interval(LIVE_START + pd.Timedelta(hours=h))
+    versions = sorted(p.name for p in (tmp_path / "state" / "versions").iterdir())
+    assert versions == ["20210115_020000", "20210115_030000"]
+    assert hook.detect_interval(LIVE_START) == marker           # cleared and rerun later
+
+
 def test_versions_are_added_per_interval(dataset, tmp_path):
     hook = make_hook(dataset, tmp_path)
     hook.create_detector()
