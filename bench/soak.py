@@ -1,7 +1,7 @@
 """Load and soak: a PT5M detector of N metrics through the scheduled detect path, one day.
 
     .venv/bin/python bench/soak.py [--metrics 50000] [--intervals 288] [--history-days 2]
-        [--keep-versions N] [--max-group-intervals N] [--fresh]
+        [--keep-versions N] [--fresh]
         [--work out/soak] [--results bench/results/soak]
 
 1. **Setup** (untimed): a PT5M detector definition with ``file://`` storage under
@@ -30,13 +30,10 @@ Everything runs in this one process (a leak across intervals shows as RSS growth
 (then RSS is that task's own). Writes ``soak.json`` (machine, command, summary,
 per-interval rows) and ``soak.csv`` (per-interval rows) under ``--results``.
 
-``--keep-versions N`` measures the proposed state retention (not in the hook yet, see
-``docs/reliability.md``): the hook's ``_save_version`` is wrapped, in this process only,
-to call ``l4m.io.state_store.prune_versions`` after saving. Without it every interval
-adds a full state version (≈ 15.6 KB per metric at PT5M), so the run refuses to start
-when the projected state does not fit on the disk. ``--max-group-intervals N`` measures
-a proposed engine rule the same way (``GroupTracker.update`` wrapped): an anomaly group
-is closed once it spans N intervals.
+``--keep-versions N`` is passed to ``DetectorHook(keep_versions=N)`` (default: the hook's
+own default, ``KEEP_VERSIONS``; 0 keeps every version). Keeping every version adds a
+full state version per interval (≈ 15.6 KB per metric at PT5M), so the run refuses to
+start when the projected state does not fit on the disk.
 """
 from __future__ import annotations
 
@@ -220,13 +217,11 @@ def reset_peak_rss() -> None:
 
 class Phases:
     """Wall seconds per phase of ``detect_interval``, by wrapping the functions it calls
-    (timing only; ``--keep-versions`` also adds the proposed pruning after saving)."""
+    (timing only)."""
 
-    def __init__(self, keep_versions: int, max_group_intervals: int = 0):
+    def __init__(self):
         self.seconds: dict[str, float] = dict.fromkeys(PHASES, 0.0)
         self.calls: dict[str, int] = dict.fromkeys(PHASES, 0)
-        self.keep_versions = keep_versions
-        self.max_group_intervals = max_group_intervals
 
     def reset(self) -> None:
         for k in PHASES:
@@ -260,53 +255,23 @@ class Phases:
         self._wrap(runner, "write_interval_results", "write_results")
         self._wrap(results, "consolidate_groups", "consolidate_groups")
         self._wrap(DetectorHook, "_save_version", "save_state")
-        if self.keep_versions:
-            from l4m.hooks.detector import VERSIONS
-
-            save = DetectorHook._save_version
-            keep = self.keep_versions
-            self._wrap(state_store, "prune_versions", "prune_versions")
-
-            def save_and_prune(hook, detector):      # the proposed hook change
-                save(hook, detector)
-                state_store.prune_versions(hook.state_root / VERSIONS, keep)
-
-            DetectorHook._save_version = save_and_prune
-        if self.max_group_intervals:
-            cap_groups(self.max_group_intervals)
-
-
-def cap_groups(cap: int) -> None:
-    """``--max-group-intervals``: the proposed engine rule, here only: a measure's open
-    group is closed once it spans ``cap`` intervals, and its next anomaly starts a new one
-    (today a group grows for as long as any metric of the measure is anomalous in every
-    interval, which with thousands of metrics is always)."""
-    from l4m.engine.groups import GroupTracker
-
-    update = GroupTracker.update
-
-    def capped(tracker, number, epoch, measure, members):
-        group = tracker.open.get(measure)
-        if group is not None and number - group["start"] >= cap:
-            del tracker.open[measure]
-        return update(tracker, number, epoch, measure, members)
-
-    GroupTracker.update = capped
+        self._wrap(state_store, "prune_versions", "prune_versions")
 
 
 def detect_one(definition_path: str, interval_start: str, keep_versions: int,
-               max_group_intervals: int, phases: Phases | None = None) -> dict:
+               phases: Phases | None = None) -> dict:
     """One scheduled run, as ``DetectAnomaliesOperator.execute`` does it; its figures."""
     from l4m.hooks.detector import DetectorHook
 
     if phases is None:                                 # --fresh: a new process per interval
-        phases = Phases(keep_versions, max_group_intervals)
+        phases = Phases()
         phases.install()
     phases.reset()
     reset_peak_rss()
     with PeakRSS() as mem:
         t0 = time.perf_counter()
-        hook = DetectorHook.from_file(definition_path, aws_conn_id=None)
+        hook = DetectorHook.from_file(definition_path, aws_conn_id=None,
+                                      keep_versions=keep_versions or None)
         marker = hook.detect_interval(interval_start)
         seconds = time.perf_counter() - t0
     row = {"seconds": seconds, "rss_mib": psutil.Process().memory_info().rss / MIB,
@@ -415,12 +380,9 @@ def main() -> None:
     ap.add_argument("--intervals", type=int, default=288, help="consecutive PT5M intervals")
     ap.add_argument("--history-days", type=float, default=2.0,
                     help="history learned at activation (≥ 2: see the warning below)")
-    ap.add_argument("--keep-versions", type=int, default=0,
-                    help="prune state versions to the newest N after each save "
-                         "(the proposed retention; 0 = keep all, as the hook does today)")
-    ap.add_argument("--max-group-intervals", type=int, default=0,
-                    help="close a measure's anomaly group after N intervals (a proposed "
-                         "engine rule, patched in here only; 0 = the engine as it is)")
+    ap.add_argument("--keep-versions", type=int, default=None,
+                    help="state versions the hook keeps after each save (default: the "
+                         "hook's KEEP_VERSIONS; 0 = keep all)")
     ap.add_argument("--fresh", action="store_true", help="each interval in a new process")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", default=str(REPO / "out" / "soak"),
@@ -444,7 +406,10 @@ def main() -> None:
     prepare_work(work)
     os.environ.setdefault("AIRFLOW_HOME", str(work / "airflow"))
     os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-    from l4m.hooks.detector import DetectorHook
+    from l4m.hooks.detector import KEEP_VERSIONS, DetectorHook
+
+    if a.keep_versions is None:
+        a.keep_versions = KEEP_VERSIONS
 
     command = shlex.join([os.path.relpath(sys.executable, REPO)
                           if sys.executable.startswith(str(REPO)) else sys.executable,
@@ -487,11 +452,11 @@ def main() -> None:
         raise SystemExit(
             f"the state would need ≈ {projected / 2**30:.0f} GiB ({version_bytes / MIB:.0f} MiB "
             f"per version × {a.intervals} intervals) and {free / 2**30:.0f} GiB are free: "
-            "use --keep-versions N (the proposed retention) or fewer --intervals/--metrics")
+            "use --keep-versions N or fewer --intervals/--metrics")
 
     phases = None
     if not a.fresh:
-        phases = Phases(a.keep_versions, a.max_group_intervals)
+        phases = Phases()
         phases.install()
     rows: list[dict] = []
     rss_start = psutil.Process().memory_info().rss / MIB
@@ -500,11 +465,9 @@ def main() -> None:
         panel.write(live_file(work, epoch), [epoch])
         start = dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat()
         if a.fresh:
-            row = run_fresh(detect_one, str(definition_path), start, a.keep_versions,
-                            a.max_group_intervals)
+            row = run_fresh(detect_one, str(definition_path), start, a.keep_versions)
         else:
-            row = detect_one(str(definition_path), start, a.keep_versions,
-                             a.max_group_intervals, phases)
+            row = detect_one(str(definition_path), start, a.keep_versions, phases)
         live_file(work, epoch).unlink()                # keep the input folder small
         results_b, results_n = tree_bytes(work / "results")
         state_b, _ = tree_bytes(work / "state")
@@ -525,7 +488,6 @@ def main() -> None:
     report = {"command": command, "machine": facts,
               "config": {"metrics": a.metrics, "intervals": a.intervals,
                          "history_days": a.history_days, "keep_versions": a.keep_versions,
-                         "max_group_intervals": a.max_group_intervals,
                          "fresh_process": a.fresh, "seed": a.seed, "frequency": "PT5M",
                          "injected_events": len(panel.events)},
               "activation": activation, "state_version_bytes": version_bytes,
@@ -547,8 +509,7 @@ def print_summary(report: dict) -> None:
     e, late = s["early_window"], s["late_window"]
     c = report["config"]
     print(f"\n{c['metrics']} metrics × {s['intervals']} PT5M intervals (state versions kept: "
-          f"{c['keep_versions'] or 'all'}; groups capped at "
-          f"{c['max_group_intervals'] or 'no'} intervals)")
+          f"{c['keep_versions'] or 'all'})")
     print(f"{'':18}{'at ' + str(e[0]):>12}{'median ' + f'{e[0]}–{e[1]}':>16}"
           f"{'median ' + f'{late[0]}–{late[1]}':>18}{'at ' + str(s['intervals']):>12}"
           f"{'slope /100 int.':>17}")

@@ -154,6 +154,26 @@ def test_incident_on_one_dimension_value_gives_one_group_per_measure():
     assert len(ids) == 2
 
 
+def test_unrelated_anomalies_in_consecutive_intervals_are_separate_groups():
+    records = shop()
+    spikes = [("pc_web", "us", at(30, 10)), ("mobile_app", "jp", at(30, 11)),
+              ("mobile_web", "de", at(30, 12))]
+    for platform, market, when in spikes:
+        hit = ((records.platform == platform) & (records.marketplace == market)
+               & (records.timestamp == when))
+        records.loc[hit, ["views", "revenue"]] *= 3.0
+    _, results = run(records)
+    ids = {}
+    for r in results:
+        for g in r.groups:
+            if g["AnomalyGroup"]["PrimaryMetricName"] == "views":
+                ids.setdefault(g["AnomalyGroup"]["AnomalyGroupId"], []).append(r.epoch)
+    spiked = [when.timestamp() for _, _, when in spikes]
+    assert sorted(e for epochs in ids.values() for e in epochs if e in spiked) == spiked
+    owners = [[gid for gid, epochs in ids.items() if e in epochs] for e in spiked]
+    assert all(len(o) == 1 for o in owners) and len({o[0] for o in owners}) == 3
+
+
 def test_severity_grows_with_surprise_and_breadth():
     def severity_of(factor, markets):
         records = shop()

@@ -65,7 +65,7 @@ def test_only_new_group_files_are_read(tmp_path, monkeypatch):
     rng = random.Random(1)
     for hour in range(5):
         write_groups(tmp_path, hour, interval_groups(hour, rng))
-    consolidate_groups(tmp_path)
+        consolidate_groups(tmp_path)
     newest = write_groups(tmp_path, 5, interval_groups(5, rng))
     read = []
     original = Path.read_bytes
@@ -75,10 +75,18 @@ def test_only_new_group_files_are_read(tmp_path, monkeypatch):
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(Path, "read_bytes", spy)
+    offsets = []
+    read_from = group_index._read_from
+    monkeypatch.setattr(group_index, "_read_from",
+                        lambda path, offset: offsets.append(offset) or read_from(path, offset))
+    size = (tmp_path / "anomalyGroups.jsonl").stat().st_size
     consolidate_groups(tmp_path)
-    # the index, the newest covered file (is it unchanged?), the consolidated file, the new one
-    assert read == [group_index.INDEX_NAME, "20240101_040000_anomalyGroups.jsonl",
-                    "anomalyGroups.jsonl", newest]
+    # the index, the newest covered file (is it unchanged?), the new one
+    assert read == [group_index.INDEX_NAME, "20240101_040000_anomalyGroups.jsonl", newest]
+    # the consolidated file is read (checked, merged) only from the lines the previous
+    # update and this one can change, not from its start
+    assert offsets and all(0 < offset < size for offset in offsets)
+    assert (tmp_path / "anomalyGroups.jsonl").read_bytes() == full_rebuild(tmp_path)
 
 
 def test_changed_index_or_files_rebuild(tmp_path):
@@ -148,3 +156,21 @@ def test_prune_versions_keeps_the_newest(tmp_path, object_storage):
     assert prune_versions(target, 2) == []
     with pytest.raises(ValueError):
         prune_versions(target, 0)
+
+
+@pytest.mark.parametrize("kernel_copy", [True, False])
+def test_write_keeping_prefix(tmp_path, monkeypatch, kernel_copy):
+    from l4m.io.storage import write_keeping_prefix
+
+    if not kernel_copy:
+        monkeypatch.delattr("os.copy_file_range", raising=False)
+    path = tmp_path / "f.jsonl"
+    path.write_bytes(b"a" * 3_000_000 + b"old tail")
+    write_keeping_prefix(path, 3_000_000, b"new tail")
+    assert path.read_bytes() == b"a" * 3_000_000 + b"new tail"
+    remote = open_path(str(path))
+    write_keeping_prefix(remote, 2, b"!")
+    assert path.read_bytes() == b"aa!"
+    with pytest.raises(OSError, match="fewer than 10 bytes"):
+        write_keeping_prefix(path, 10, b"x")
+    assert path.read_bytes() == b"aa!" and [p.name for p in tmp_path.iterdir()] == ["f.jsonl"]

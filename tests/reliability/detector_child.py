@@ -55,7 +55,15 @@ def main() -> int:
         event()
         real_replace(src, dst)
 
+    real_keep = storage.write_keeping_prefix
+
+    def keep_prefix(path, prefix, tail):
+        event()
+        written.append(str(path))
+        real_keep(path, prefix, tail)
+
     storage.write_bytes_atomic, os.replace = write, replace
+    storage.write_keeping_prefix = keep_prefix
     read_interval = DetectorHook._read_interval
 
     def slow_read(self, epoch):

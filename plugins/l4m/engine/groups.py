@@ -1,7 +1,12 @@
 """Anomaly groups, dimension contributions and related measures (L4M's shapes).
 
-A group holds the anomalies of one measure in one interval, extended while the next
-interval of that measure is anomalous too. Its dimension contributions say, per
+A group holds the anomalies of one measure in one interval, extended into the next
+interval while the anomalies persist: when at least half of the smaller of the two
+intervals' anomalous sets is anomalous in both, or when one dimension value accounts
+for at least half of the deviation in both (an incident on one region whose stores
+are flagged a few at a time). Unrelated anomalies that merely follow one another
+start a new group, so a group cannot grow without end on a large detector where some
+metric is anomalous in every interval. Its dimension contributions say, per
 dimension, which share (0–100, summing to 100) of the group's deviation each value
 accounts for. Groups of different measures that overlap in time and share a
 dimension combination are related (views and revenue falling together).
@@ -15,6 +20,9 @@ from collections import defaultdict
 from ..intervals import iso_utc
 
 GROUP_NAMESPACE = uuid.UUID("5b0c3e1e-4f6e-4f43-9a55-6c4d6d0d4c11")
+#: share of the smaller anomalous set, or of the deviation held by one dimension value,
+#: that must persist for a group to continue into the next interval
+PERSISTENCE = 0.5
 
 
 def time_series_id(dimension_values: tuple[str, ...]) -> str:
@@ -60,12 +68,15 @@ class GroupTracker:
         ``members``: (series, combo, value, deviation, severity) per anomalous metric.
         """
         group = self.open.get(measure)
-        if group is None or group["end"] != number - 1:
+        now = [str(m[0]) for m in members]
+        dominant = _dominant([m[1] for m in members], [m[3] for m in members])
+        if group is None or group["end"] != number - 1 \
+                or not _persists(group, now, dominant):
             gid = str(uuid.uuid5(GROUP_NAMESPACE, f"{self.detector_name}/{measure}/{number}"))
             group = {"id": gid, "measure": measure, "start": number, "start_epoch": epoch,
                      "end": number, "end_epoch": epoch, "score": 0.0, "series": {}}
             self.open[measure] = group
-        group["end"], group["end_epoch"] = number, epoch
+        group.update(end=number, end_epoch=epoch, last=now, dominant=dominant)
         for series, combo, value, deviation, sev in members:
             group["score"] = max(group["score"], float(sev))
             entry = group["series"].setdefault(str(series), {
@@ -81,6 +92,33 @@ class GroupTracker:
         """Close groups of measures that were not anomalous at ``number``."""
         for measure in [m for m, g in self.open.items() if g["end"] < number]:
             del self.open[measure]
+
+
+def _dominant(combos: list, deviation: list) -> list[list]:
+    """[dimension index, value] of each dimension value holding ≥ PERSISTENCE of the
+    deviation (equal weights when every deviation is zero)."""
+    weights = [float(d) for d in deviation]
+    if not sum(weights) > 0:
+        weights = [1.0] * len(combos)
+    total = sum(weights)
+    out = []
+    for i in range(len(combos[0]) if combos else 0):
+        shares: dict[str, float] = defaultdict(float)
+        for combo, w in zip(combos, weights):
+            shares[str(combo[i])] += w
+        out += [[i, v] for v, w in shares.items() if w >= PERSISTENCE * total]
+    return out
+
+
+def _persists(group: dict, now: list[str], dominant: list[list]) -> bool:
+    """Whether the anomalies ``now`` continue ``group`` (see the module docstring)."""
+    last = group.get("last")
+    if last is None:                      # state saved before this rule: its last interval
+        last = [k for k, s in group["series"].items() if s["epochs"][-1] == group["end_epoch"]]
+    smaller = min(len(last), len(now))
+    if smaller and len(set(last).intersection(now)) >= PERSISTENCE * smaller:
+        return True
+    return any(d in group.get("dominant", []) for d in dominant)
 
 
 def describe_group(group: dict, dimensions: list[str], related: list[dict]) -> dict:

@@ -12,8 +12,9 @@ def _umask() -> int:
     return mask
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename.
+def write_atomic(path: Path, fill) -> None:
+    """Write ``path`` via a temporary file in the same folder and a rename; ``fill(fh)``
+    writes the content to the open binary file ``fh``.
 
     The file gets the usual permissions (0666 less the umask), not mkstemp's 0600.
     """
@@ -22,12 +23,17 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            fill(fh)
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`write_atomic`)."""
+    write_atomic(path, lambda fh: fh.write(data))
 
 
 def write_text_atomic(path: Path, text: str) -> None:

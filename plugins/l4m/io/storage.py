@@ -7,9 +7,10 @@ remote writes are one ``write_bytes``. Nothing here reads, modifies and writes b
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from .atomic import write_bytes_atomic
+from .atomic import write_atomic, write_bytes_atomic
 
 LOCAL_PROTOCOLS = ("file", "local", "")
 
@@ -32,6 +33,51 @@ def write_bytes(path, data: bytes) -> None:
         write_bytes_atomic(on_disk, data)
     else:
         path.write_bytes(data)
+
+
+def write_keeping_prefix(path, prefix: int, tail: bytes) -> None:
+    """Replace ``path`` by its own first ``prefix`` bytes followed by ``tail``, atomically.
+
+    Locally the kept bytes are copied into the temporary file in the kernel where it
+    can (``os.copy_file_range``), else in 1 MiB chunks; an object store gets one PUT of
+    the whole.
+    """
+    on_disk = local(path)
+    if on_disk is None:
+        head = b""
+        if prefix:
+            with path.open("rb") as fh:
+                head = fh.read(prefix)
+        path.write_bytes(head + tail)
+        return
+
+    def fill(dst) -> None:
+        if prefix:
+            with open(on_disk, "rb") as src:
+                _copy_head(src, dst, prefix)
+        dst.write(tail)
+
+    write_atomic(on_disk, fill)
+
+
+def _copy_head(src, dst, size: int) -> None:
+    """Copy the first ``size`` bytes of the open file ``src`` to ``dst``."""
+    copied = 0
+    try:
+        while copied < size:
+            n = os.copy_file_range(src.fileno(), dst.fileno(), size - copied)
+            if n == 0:
+                break
+            copied += n
+        dst.seek(copied)              # the kernel moved the descriptor, not the file object
+    except (AttributeError, OSError):  # not Linux, or a filesystem without it: plain copy
+        src.seek(copied)
+        dst.seek(copied)
+        while copied < size and (chunk := src.read(min(2**20, size - copied))):
+            dst.write(chunk)
+            copied += len(chunk)
+    if copied < size:
+        raise OSError(f"{src.name} has fewer than {size} bytes")
 
 
 def write_text(path, text: str) -> None:
