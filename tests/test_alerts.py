@@ -22,6 +22,7 @@ from l4m.alerts import (
     zoned_timestamp,
 )
 from l4m.compat import DAG
+from l4m.hooks.alerts import AlertDeliveryError
 from l4m.intervals import utc_epoch
 from l4m.notifications.alerts import L4MAlertNotifier
 from l4m.operators.alerts import SendAlertsOperator
@@ -359,10 +360,12 @@ def test_sns_alert_reaches_a_subscribed_queue_once(tmp_path, queue):
     expected = alert_payloads(spec, spec.alerts[0], groups[:1], interval_epoch=EPOCH)
     assert [json.loads(envelope["Message"])] == expected
     assert envelope["Subject"] == "L4M alert revenue-alert: anomaly in revenue at 2021-02-14T04:00Z[UTC]"
+    assert envelope["MessageAttributes"] == {  # for subscribers that deduplicate
+        "alertEventId": {"Type": "String", "Value": expected[0]["alertEventId"]}}
     record = [json.loads(line) for line in
               (results / "alerts" / f"{STAMP}_alerts.jsonl").read_text().splitlines()]
     assert record == [{"alertName": "revenue-alert", "alertEventId": expected[0]["alertEventId"],
-                       "target": TOPIC, "payload": expected[0]}]
+                       "target": TOPIC, "status": "sent", "payload": expected[0]}]
 
     assert run(definition)["already_sent"] == 1  # a cleared/retried task: nothing new
     assert queue() == []
@@ -453,17 +456,42 @@ def test_a_failed_send_keeps_the_record_of_the_others(tmp_path, queue, invocatio
         raise RuntimeError("Lambda is down")
 
     monkeypatch.setattr(LambdaHook, "invoke_lambda", lambda_down)
-    with pytest.raises(RuntimeError, match="Lambda is down"):
+    with pytest.raises(AlertDeliveryError,
+                       match=f"1 of 2 .*alert lambda-alert to {FUNCTION}: RuntimeError: "
+                             "Lambda is down"):
         run(definition)
     assert len(queue()) == 1
-    [line] = (results / "alerts" / f"{STAMP}_alerts.jsonl").read_text().splitlines()
-    assert json.loads(line)["target"] == TOPIC
+    record = results / "alerts" / f"{STAMP}_alerts.jsonl"
+    sent, pending = map(json.loads, record.read_text().splitlines())
+    assert (sent["target"], sent["status"]) == (TOPIC, "sent")
+    assert (pending["target"], pending["status"]) == (FUNCTION, "pending")
+    assert pending["error"] == "RuntimeError: Lambda is down"
 
     monkeypatch.setattr(LambdaHook, "invoke_lambda", working)
     counts = run(definition)  # the retry sends only what failed
     assert (counts["anomaly_alerts_sent"], counts["already_sent"]) == (1, 1)
     assert queue() == [] and len(invocations) == 1
-    assert len((results / "alerts" / f"{STAMP}_alerts.jsonl").read_text().splitlines()) == 2
+    lines = [json.loads(line) for line in record.read_text().splitlines()]
+    assert [(e["target"], e["status"]) for e in lines] == [(TOPIC, "sent"), (FUNCTION, "sent")]
+    assert "error" not in lines[1] and lines[1]["payload"] == pending["payload"]
+
+
+def test_a_record_of_the_previous_version_counts_as_sent(tmp_path, queue, invocations):
+    results = tmp_path / "results"
+    definition = write_definition(tmp_path, document([sns_alert(), lambda_alert()], results))
+    write_groups(results, [group()])
+    spec = parse_spec(document([sns_alert(), lambda_alert()]))
+    [payload] = alert_payloads(spec, spec.alerts[0], [group()], interval_epoch=EPOCH)
+    old = {"alertName": "revenue-alert", "alertEventId": payload["alertEventId"],
+           "target": TOPIC, "payload": payload}          # no status: written before it existed
+    record = results / "alerts" / f"{STAMP}_alerts.jsonl"
+    record.parent.mkdir(parents=True)
+    record.write_text(json.dumps(old) + "\n")
+    assert run(definition) == {"groups": 1, "anomaly_alerts_sent": 1,
+                               "data_missing_alerts_sent": 0, "already_sent": 1}
+    assert queue() == [] and len(invocations) == 1
+    first, second = map(json.loads, record.read_text().splitlines())
+    assert first == old and (second["target"], second["status"]) == (FUNCTION, "sent")
 
 
 # ---------------------------------------------------------------------------- real engine output

@@ -3,7 +3,8 @@
 :func:`alert_payloads` turns the anomaly groups of one interval (the lines of
 ``anomalyGroups/<stamp>_anomalyGroups.jsonl``) into the payloads one alert sends;
 :func:`missing_data_payload` is the "data missing" extension; :func:`sns_message`
-renders a payload in the alert's ``SnsFormat``. Pure Python: no I/O, no Airflow, no
+renders a payload in the alert's ``SnsFormat`` and :func:`sns_fifo_ids` gives the ids a
+FIFO topic needs. Pure Python: no I/O, no Airflow, no
 boto3. Delivery is :class:`l4m.hooks.alerts.L4MAlertsHook`; see ``docs/alerts.md``.
 """
 from __future__ import annotations
@@ -115,6 +116,19 @@ def missing_data_payload(
         "missingPaths": list(paths),
         "timestamp": zoned_timestamp(interval_epoch, spec.timezone),
     }
+
+
+def sns_fifo_ids(topic_arn: str, payload: dict) -> dict:
+    """``publish_to_target`` arguments for a FIFO topic (``….fifo``); none otherwise.
+
+    The deduplication id is the uuid of the ``alertEventId``: SNS drops a second
+    publish of the same event within its 5-minute deduplication interval. The message
+    group is the alert, so one alert's messages keep their order.
+    """
+    if not topic_arn.endswith(".fifo"):
+        return {}
+    return {"message_group_id": payload["alertName"],
+            "message_deduplication_id": payload["alertEventId"].rsplit("/", 1)[-1]}
 
 
 def sns_message(alert: AlertSpec, payload: dict) -> tuple[str, str]:

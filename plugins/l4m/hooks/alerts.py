@@ -4,7 +4,8 @@ The operator :class:`~l4m.operators.alerts.SendAlertsOperator` and the notifier
 :class:`~l4m.notifications.alerts.L4MAlertNotifier` both go through
 :class:`L4MAlertsHook`. Files are read and written with Airflow's ``ObjectStoragePath``
 (``file://`` or ``s3://`` through ``aws_conn_id``); AWS calls go through the amazon
-provider's ``SnsHook.publish_to_target`` and ``LambdaHook.invoke_lambda`` only.
+provider's ``SnsHook.publish_to_target`` and ``LambdaHook.invoke_lambda`` only, with
+the definition's ``Aws.BotocoreConfig`` (else the connection's ``config_kwargs``).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from l4m.alerts import (
     alert_payloads,
     alert_target,
     missing_data_payload,
+    sns_fifo_ids,
     sns_message,
 )
 from l4m.compat import BaseHook, ObjectStoragePath
@@ -26,6 +28,11 @@ from l4m.spec import AlertSpec, DetectorSpec
 
 ALERTS_DIR = "alerts"
 MISSING_DATA_DIR = "missingData"
+PENDING, SENT = "pending", "sent"
+
+
+class AlertDeliveryError(RuntimeError):
+    """Some alerts were not delivered; they stay pending in the interval's alert record."""
 
 
 class L4MAlertsHook(BaseHook):
@@ -103,41 +110,63 @@ class L4MAlertsHook(BaseHook):
     # ------------------------------------------------------------------------ delivery
 
     def deliver(self, epoch: int, batch: list[tuple[AlertSpec, dict]]) -> dict:
-        """Send each payload not yet in the interval's alert record, then rewrite the record.
+        """Send each payload the interval's alert record does not list as sent.
 
-        The record ``<results>/alerts/<stamp>_alerts.jsonl`` has one line per sent alert
-        (``alertName``, ``alertEventId``, ``target``, ``payload``) and is written whole,
-        also when a send fails (what was sent before the failure is kept). Returns the
-        counts ``anomaly_alerts_sent``, ``data_missing_alerts_sent`` and ``already_sent``.
+        The record ``<results>/alerts/<stamp>_alerts.jsonl`` has one line per alert event:
+        ``alertName``, ``alertEventId``, ``target``, ``status``, ``payload``. New events
+        are written ``pending`` before anything is sent; each is rewritten ``sent`` as
+        soon as its target accepted it. A pending event (a failed send, or a run killed
+        between writing the record and sending) is sent again, with the same
+        ``alertEventId``; a line without ``status`` (older records) counts as sent.
+        A failed send leaves its event pending with the ``error`` and does not stop the
+        others; then :class:`AlertDeliveryError` names each alert, target and error.
+        Returns the counts ``anomaly_alerts_sent``, ``data_missing_alerts_sent`` and
+        ``already_sent``.
         """
-        record = self._interval_file(ALERTS_DIR, "alerts.jsonl", epoch)
-        lines = record.read_text().splitlines() if record.exists() else []
-        recorded = {json.loads(line)["alertEventId"] for line in lines if line.strip()}
+        path = self._interval_file(ALERTS_DIR, "alerts.jsonl", epoch)
+        record = _read_record(path)
         counts = {"anomaly_alerts_sent": 0, "data_missing_alerts_sent": 0, "already_sent": 0}
-        sent = []
-        try:
-            for alert, payload in batch:
-                event = payload["alertEventId"]
-                if event in recorded:
-                    self.log.info("Alert event %s already sent (recorded in %s): not sending "
-                                  "it again", event, record)
-                    counts["already_sent"] += 1
-                    continue
-                target = self.send(alert, payload)
-                recorded.add(event)
-                sent.append({"alertName": alert.name, "alertEventId": event, "target": target,
-                             "payload": payload})
-                missing = payload.get("alertType") == DATA_MISSING
-                counts["data_missing_alerts_sent" if missing else "anomaly_alerts_sent"] += 1
-        finally:
-            if sent:
-                text = "".join(line + "\n" for line in lines if line.strip())
-                text += "".join(json.dumps(entry) + "\n" for entry in sent)
-                write_text(record, text)
+        owed = []
+        for alert, payload in batch:
+            event = payload["alertEventId"]
+            entry = record.get(event)
+            if entry is not None and entry.get("status", SENT) == SENT:
+                self.log.info("Alert event %s already sent (recorded in %s): not sending "
+                              "it again", event, path)
+                counts["already_sent"] += 1
+                continue
+            entry = record[event] = {"alertName": alert.name, "alertEventId": event,
+                                     "target": alert_target(alert), "status": PENDING,
+                                     "payload": payload}
+            owed.append((alert, payload, entry))
+        if owed:
+            _write_record(path, record)     # the intent: what this run is about to send
+        failures = []
+        for alert, payload, entry in owed:
+            try:
+                self.send(alert, payload)
+            except Exception as err:  # noqa: BLE001 - any failure: pending, sent on retry
+                entry["error"] = f"{type(err).__name__}: {err}"
+                failures.append(f"alert {alert.name} to {entry['target']}: {entry['error']}")
+                continue
+            entry["status"] = SENT
+            entry.pop("error", None)
+            _write_record(path, record)
+            missing = payload.get("alertType") == DATA_MISSING
+            counts["data_missing_alerts_sent" if missing else "anomaly_alerts_sent"] += 1
+        if failures:
+            _write_record(path, record)
+            raise AlertDeliveryError(
+                f"{len(failures)} of {len(owed)} alert(s) not delivered, kept pending in "
+                f"{path} for the next try: " + "; ".join(failures))
         return counts
 
     def send(self, alert: AlertSpec, payload: dict) -> str:
-        """Send one payload to the alert's SNS topic or Lambda function; return its ARN."""
+        """Send one payload to the alert's SNS topic or Lambda function; return its ARN.
+
+        SNS messages carry the ``alertEventId`` as a message attribute; to a FIFO topic
+        they also carry it as the deduplication id (:func:`~l4m.alerts.sns_fifo_ids`).
+        """
         target = alert_target(alert)
         if alert.lambda_arn:
             self._target_hook("lambda", target).invoke_lambda(
@@ -145,7 +174,9 @@ class L4MAlertsHook(BaseHook):
         else:
             subject, message = sns_message(alert, payload)
             self._target_hook("sns", target).publish_to_target(
-                target_arn=target, message=message, subject=subject)
+                target_arn=target, message=message, subject=subject,
+                message_attributes={"alertEventId": payload["alertEventId"]},
+                **sns_fifo_ids(target, payload))
         self.log.info("Sent alert %s event %s to %s", alert.name, payload["alertEventId"], target)
         return target
 
@@ -160,7 +191,21 @@ class L4MAlertsHook(BaseHook):
                 from airflow.providers.amazon.aws.hooks.lambda_function import (
                     LambdaHook as hook_class,
                 )
-            self._target_hooks[key] = hook_class(aws_conn_id=self.aws_conn_id,
-                                                 region_name=region)
+            self._target_hooks[key] = hook_class(
+                aws_conn_id=self.aws_conn_id, region_name=region,
+                config=self.spec.pipeline.aws.connection.botocore_config)
         return self._target_hooks[key]
+
+
+def _read_record(path: ObjectStoragePath) -> dict[str, dict]:
+    """The record's entries by ``alertEventId``, in file order ({} when absent)."""
+    if not path.exists():
+        return {}
+    entries = (json.loads(line) for line in path.read_text().splitlines() if line.strip())
+    return {entry["alertEventId"]: entry for entry in entries}
+
+
+def _write_record(path: ObjectStoragePath, record: dict[str, dict]) -> None:
+    """Rewrite the whole record (atomic: a temporary file and a rename, or one PUT)."""
+    write_text(path, "".join(json.dumps(entry) + "\n" for entry in record.values()))
 

@@ -6,12 +6,14 @@
 :mod:`l4m.aws.quicksight_requests`. Every resource is described first: a missing one
 (``ResourceNotFoundException``) is created; an existing one is updated only when a
 field we set differs (:func:`l4m.aws.drift.drift`: what QuickSight adds is not drift)
-or when its last creation or update failed; otherwise no write is sent.
+or when its last creation or update failed; otherwise no write is sent. A creation
+that loses a race with another run converges the same way.
 """
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from airflow.providers.amazon.aws.hooks.quicksight import QuickSightHook
@@ -35,6 +37,8 @@ from l4m.spec import DetectorSpec
 from l4m.spec_aws import QuickSightSpec
 
 CREATED, UPDATED, UNCHANGED = "created", "updated", "unchanged"
+# What CreateX answers when the resource exists: created by a concurrent run.
+CREATED_MEANWHILE = ("ResourceExistsException", "ConflictException")
 # Fields of each request compared with what QuickSight describes.
 COMPARED = {
     "data source": ("Name", "DataSourceParameters"),
@@ -99,23 +103,30 @@ class QuickSightPublishHook(QuickSightHook):
         UpdateDataSet answer when done); the data source, analysis and dashboard are
         polled until ``*_SUCCESSFUL``. A ``*_FAILED`` status raises
         :class:`QuickSightPublishError` with QuickSight's errors, a wait longer than
-        ``max_wait`` :class:`TimeoutError`; both name the resource id.
+        ``max_wait`` :class:`TimeoutError`; both name the resource id. A resource that
+        another run creates between our describe and our create (QuickSight answers
+        ``ResourceExistsException`` or ``ConflictException``) is described again and
+        compared like any existing one. An AWS error left after botocore's retries
+        raises :class:`QuickSightPublishError` naming the resource.
         """
         quicksight = self._bind(spec)
         requests = all_requests(spec, self.conn_region_name)
-        done = {"data source": self._data_source(requests["data source"])}
-        for which in WHICH:
-            done[f"{which} dataset"] = self._data_set(requests[f"{which} dataset"])
-        done["analysis"] = self._analysis(requests["analysis"])
-        done["dashboard"] = self._dashboard(requests["dashboard"])
+        ensure = {"data source": self._data_source, "live dataset": self._data_set,
+                  "contributions dataset": self._data_set, "analysis": self._analysis,
+                  "dashboard": self._dashboard}
         shares = {"data source": ("DataSource", "DataSourceId", DATA_SOURCE_ACTIONS),
                   "live dataset": ("DataSet", "DataSetId", DATA_SET_ACTIONS),
                   "contributions dataset": ("DataSet", "DataSetId", DATA_SET_ACTIONS),
                   "analysis": ("Analysis", "AnalysisId", ANALYSIS_ACTIONS),
                   "dashboard": ("Dashboard", "DashboardId", DASHBOARD_ACTIONS)}
+        done = {}
+        for name, (_, id_field, _) in shares.items():
+            with _naming(name, requests[name][id_field]):
+                done[name] = ensure[name](requests[name])
         for name, (noun, id_field, actions) in shares.items():
-            granted = self._share(noun, id_field, requests[name][id_field],
-                                  permissions(actions, quicksight.principals), quicksight)
+            with _naming(name, requests[name][id_field]):
+                granted = self._share(noun, id_field, requests[name][id_field],
+                                      permissions(actions, quicksight.principals), quicksight)
             if granted and done[name] == UNCHANGED:
                 done[name] = UPDATED
         return done
@@ -159,10 +170,11 @@ class QuickSightPublishHook(QuickSightHook):
             return source.get("Status", ""), source.get("ErrorInfo")
 
         found = self._describe(self.conn.describe_data_source, ids)
+        state = CREATED
         if found is None:
-            self.conn.create_data_source(**want)
-            state = CREATED
-        else:
+            _, found = self._create(self.conn.create_data_source, want,
+                                    self.conn.describe_data_source, ids)
+        if found is not None:
             have = found["DataSource"]
             if have.get("Type") != want["Type"]:
                 raise QuickSightPublishError(
@@ -180,8 +192,10 @@ class QuickSightPublishHook(QuickSightHook):
         ids = _ids(want, "DataSetId")
         found = self._describe(self.conn.describe_data_set, ids)
         if found is None:
-            self.conn.create_data_set(**want)
-            return CREATED
+            _, found = self._create(self.conn.create_data_set, want,
+                                    self.conn.describe_data_set, ids)
+            if found is None:
+                return CREATED
         if not self._changed("dataset", ids, want, found["DataSet"], None):
             return UNCHANGED
         self.conn.update_data_set(**update_request(want))
@@ -195,12 +209,13 @@ class QuickSightPublishHook(QuickSightHook):
             return analysis.get("Status", ""), analysis.get("Errors")
 
         found = self._describe(self.conn.describe_analysis_definition, ids)
+        state = CREATED
         if found is None:
-            self.conn.create_analysis(**want)
-            state = CREATED
-        elif not self._changed("analysis", ids, want, found, found.get("ResourceStatus")):
-            return UNCHANGED
-        else:
+            _, found = self._create(self.conn.create_analysis, want,
+                                    self.conn.describe_analysis_definition, ids)
+        if found is not None:
+            if not self._changed("analysis", ids, want, found, found.get("ResourceStatus")):
+                return UNCHANGED
             self.conn.update_analysis(**update_request(want))
             state = UPDATED
         self._wait("analysis", want["AnalysisId"], status)
@@ -209,12 +224,13 @@ class QuickSightPublishHook(QuickSightHook):
     def _dashboard(self, want: dict) -> str:
         ids = _ids(want, "DashboardId")
         found = self._describe(self.conn.describe_dashboard_definition, ids)  # published
+        state = CREATED
         if found is None:
-            answer = self.conn.create_dashboard(**want)
-            state = CREATED
-        elif not self._changed("dashboard", ids, want, found, found.get("ResourceStatus")):
-            return UNCHANGED
-        else:
+            answer, found = self._create(self.conn.create_dashboard, want,
+                                         self.conn.describe_dashboard_definition, ids)
+        if found is not None:
+            if not self._changed("dashboard", ids, want, found, found.get("ResourceStatus")):
+                return UNCHANGED
             answer = self.conn.update_dashboard(**update_request(want))
             state = UPDATED
         version = int(answer["VersionArn"].rsplit("/", 1)[-1])
@@ -242,13 +258,26 @@ class QuickSightPublishHook(QuickSightHook):
                 self.__dict__.pop(cached, None)
         return quicksight
 
+    def _create(self, create: Callable[..., dict], want: dict,
+                describe: Callable[..., dict], ids: dict) -> tuple[dict | None, dict | None]:
+        """``(create's answer, None)``; ``(None, describe's answer)`` when the resource
+        exists after all: another run created it since we described it."""
+        try:
+            return create(**want), None
+        except ClientError as err:
+            if _code(err) not in CREATED_MEANWHILE:
+                raise
+            self.log.info("QuickSight %s was created meanwhile (%s): comparing it instead",
+                          _resource(ids), _code(err))
+        return None, describe(**ids)
+
     @staticmethod
     def _describe(call: Callable[..., dict], ids: dict) -> dict | None:
         """``call(**ids)``, or None when QuickSight answers ResourceNotFoundException."""
         try:
             return call(**ids)
         except ClientError as err:
-            if err.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            if _code(err) == "ResourceNotFoundException":
                 return None
             raise
 
@@ -257,7 +286,7 @@ class QuickSightPublishHook(QuickSightHook):
         """Whether ``have`` lacks a compared field of ``want`` or its last change failed."""
         paths = drift({key: want[key] for key in COMPARED[kind] if key in want}, have)
         failed = bool(status) and status.endswith("_FAILED")
-        resource = next(v for k, v in ids.items() if k != "AwsAccountId")
+        resource = _resource(ids)
         if paths:
             self.log.info("QuickSight %s %s differs in %s: updating it", kind, resource,
                           ", ".join(paths[:10]))
@@ -301,6 +330,24 @@ class QuickSightPublishHook(QuickSightHook):
 
 def _ids(request: dict, id_field: str) -> dict:
     return {"AwsAccountId": request["AwsAccountId"], id_field: request[id_field]}
+
+
+def _resource(ids: dict) -> str:
+    """The resource id among a request's ids."""
+    return next(v for k, v in ids.items() if k != "AwsAccountId")
+
+
+def _code(err: ClientError) -> str:
+    return err.response.get("Error", {}).get("Code", "")
+
+
+@contextmanager
+def _naming(name: str, resource: str) -> Iterator[None]:
+    """Turn an AWS error into a :class:`QuickSightPublishError` naming the resource."""
+    try:
+        yield
+    except ClientError as err:
+        raise QuickSightPublishError(f"QuickSight {name} {resource!r}: {err}") from err
 
 
 def _errors(errors: object) -> str:

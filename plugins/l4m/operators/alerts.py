@@ -14,8 +14,10 @@ class SendAlertsOperator(BaseOperator):
 
     Reads ``<results>/anomalyGroups/<stamp>_anomalyGroups.jsonl`` (no file: no
     anomalies), sends every alert's payloads to its SNS topic or Lambda function and
-    records them in ``<results>/alerts/<stamp>_alerts.jsonl``. Events already in that
-    record are not sent again, so a cleared or retried task does not repeat alerts.
+    records them in ``<results>/alerts/<stamp>_alerts.jsonl``: pending before the
+    sends, sent after each. Events recorded as sent are not sent again, so a cleared or
+    retried task does not repeat alerts; pending ones (a failed send) are. A failed
+    send fails the task after the other sends, naming the alert, target and error.
     See ``docs/alerts.md``.
 
     :param definition: path or URL of the detector definition JSON. (templated)

@@ -17,6 +17,7 @@ from typing import Any
 from airflow.providers.amazon.aws.hooks.athena import AthenaHook
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
+from botocore.exceptions import ClientError, WaiterError
 
 from l4m.compat import AirflowException, AirflowSkipException, Context, default_deferrable
 from l4m.hooks.glue import L4MGlueCrawlerHook
@@ -65,7 +66,8 @@ class GlueCrawlOperator(_DefinitionMixin, AwsBaseOperator[L4MGlueCrawlerHook]):
     The crawler is created, or updated when it differs from the definition; a crawl
     already running is waited for rather than an error; the wait defers to the amazon
     provider's ``GlueCrawlerCompleteTrigger`` when deferrable. A crawl that ends other
-    than SUCCEEDED fails the task with Glue's error message.
+    than SUCCEEDED fails the task (:class:`~l4m.hooks.glue.CrawlFailed`) with the
+    crawler's name and Glue's error message.
 
     :param definition: path or URL of the detector definition JSON (templated).
     :param interval_start: when set (templated), crawl only if that interval's results
@@ -115,14 +117,21 @@ class GlueCrawlOperator(_DefinitionMixin, AwsBaseOperator[L4MGlueCrawlerHook]):
                 region_name=self.region_name, verify=self.verify,
                 botocore_config=self.botocore_config),
                 method_name="execute_complete", kwargs={"summary": summary, "name": name})
-        self.hook.get_waiter("crawler_ready").wait(
-            Name=name, WaiterConfig={"Delay": self.poll_interval,
-                                     "MaxAttempts": self.max_attempts})
+        try:
+            self.hook.get_waiter("crawler_ready").wait(
+                Name=name, WaiterConfig={"Delay": self.poll_interval,
+                                         "MaxAttempts": self.max_attempts})
+        except WaiterError as err:
+            # A crawl that ended FAILED or CANCELLED stops the waiter too: _finish names
+            # it with Glue's message; anything else (time-out, AWS error) is raised here.
+            if (err.last_response or {}).get("Crawler", {}).get("State") != "READY":
+                raise AirflowException(f"waiting for Glue crawler {name} failed: {err}") from err
         return self._finish(summary, name)
 
     def execute_complete(self, context: Context, event: dict | None = None, *,
                          summary: dict, name: str) -> dict:
         if not event or event.get("status") != "success":
+            self.hook.last_crawl(name)     # a failed crawl: raise with Glue's message
             raise AirflowException(f"waiting for Glue crawler {name} failed: {event}")
         return self._finish(summary, name)
 
@@ -136,7 +145,8 @@ class AthenaViewsOperator(_DefinitionMixin, AwsBaseOperator[AthenaHook]):
     that plans the view and scans no data.
 
     The SQL is :mod:`l4m.datasets`' (the local catalog runs the same text). A query that
-    does not succeed fails the task with Athena's reason.
+    Athena rejects or that does not succeed fails the task with the statement (which
+    view) and Athena's reason; the views count as published only when all succeeded.
 
     :param definition: path or URL of the detector definition JSON (templated).
     :param skip_if_published: skip when the views were created from the same SQL before.
@@ -171,8 +181,11 @@ class AthenaViewsOperator(_DefinitionMixin, AwsBaseOperator[AthenaHook]):
         output = {"OutputLocation": athena.output_location} if athena.output_location else {}
         ids = []
         for what, sql in todo:
-            query_id = self.hook.run_query(sql, {"Database": spec.pipeline.aws.glue.database},
-                                           output, workgroup=athena.work_group)
+            try:
+                query_id = self.hook.run_query(sql, {"Database": spec.pipeline.aws.glue.database},
+                                               output, workgroup=athena.work_group)
+            except ClientError as err:    # rejected before it ran (e.g. InvalidRequestException)
+                raise AirflowException(f"Athena {what}: {err}") from err
             state = self.hook.poll_query_status(query_id, self.max_polling_attempts,
                                                 self.sleep_time)
             if state != "SUCCEEDED":
