@@ -218,6 +218,15 @@ def test_deferred_data_sensor_records_missing_data_from_the_event(root, definiti
     assert (root / "results" / "missingData" / "20210301_000000_missingData.json").exists()
 
 
+def test_deferred_data_sensor_waits_at_least_until_its_deadline(root, definition, clock):
+    clock(READY)
+    sensor = data_sensor(definition, deferrable=True, timeout=60)
+    with pytest.raises(TaskDeferred) as info:
+        sensor.execute({})
+    assert info.value.timeout >= DEADLINE - T0        # the deadline counted from the start
+    assert info.value.trigger.deadline == "2021-03-01T01:35:00Z"
+
+
 def test_error_event_fails_the_task(root, definition):
     sensor = data_sensor(definition, deferrable=True)
     with pytest.raises(AirflowException, match="PermissionError: denied"):

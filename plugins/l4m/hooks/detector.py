@@ -12,12 +12,14 @@ live under two roots from the definition (``Storage`` section, see
     <state>/published/<target>.json  fingerprint of what was last published (AWS publishing)
     <results>/…                      the seed layout (see docs/outputs.md), plus
     <results>/intervals/<stamp>_interval.json     one marker per processed interval
-    <results>/dataQuality/<stamp>_dataQuality.json
+    <results>/dataQuality/<stamp>_dataQuality.json   with the fingerprint of the input read
+    <results>/dataChanges/<stamp>_dataChanges.json   input that differs on a rerun
 
 State is versioned per interval and a version is only ever added: interval N loads
 the newest version before N, writes N's results, then version N last. Version N is the
 commit point: a run killed before it leaves the previous versions intact and its retry
-writes the same bytes; once it exists, N is detected and a rerun returns its marker.
+writes the same bytes; once it exists, N is detected and a rerun returns its marker
+(reporting input that changed since, never detecting N again).
 
 Every verb that writes state holds the detector's lock (:mod:`l4m.io.lock`), so two
 runs of one detector never write from the same base.
@@ -27,7 +29,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,6 +47,8 @@ DEFINITION_FILE = "definition.json"
 VERSIONS = "versions"
 FEEDBACK = "feedback"
 PUBLISHED = "published"
+DATA_QUALITY = "dataQuality"
+DATA_CHANGES = "dataChanges"
 ACTIVE_STATUSES = ("ACTIVE", "LEARNING")
 # State versions kept after each save (the newest N; None keeps all). Going on needs
 # only the newest; a version is ~15.6 KB per metric at PT5M (50,000 metrics: 750 MiB).
@@ -251,7 +254,9 @@ class DetectorHook(BaseHook):
 
         Reads the files at the definition's templated paths for the interval (rows
         outside it are quarantined), scores it with the newest state before it, writes
-        the interval's results and saves the state after it as a new version.
+        the interval's results and saves the state after it as a new version. A detected
+        interval is never detected again: its marker is returned, and input that differs
+        from the input it was detected from is reported (``dataChanges``).
         """
         from l4m import runner
         from l4m.io.results import consolidate_groups
@@ -266,16 +271,18 @@ class DetectorHook(BaseHook):
         versions = self._versions()
         done = self._detected(epoch, versions)
         if done is not None:
-            self.log.info("Interval %s was already detected: nothing to do", done["IntervalStart"])
+            self.log.info("Interval %s was already detected: not detecting it again",
+                          done["IntervalStart"])
+            self._report_data_changes(epoch)
             return self._finish(status, done)
         detector = self._load_before(epoch, detector, versions)
-        files, data = self._read_interval(epoch)
+        files, read, data = self._read_interval(epoch)
         [result] = detector.detect(detector.matrix(data.records, first=number, last=number))
         marker = runner.write_interval_results(self.results_root, self.spec, result, sensitivity)
         consolidate_groups(self.results_root)
-        self._write_json(self.results_root / "dataQuality" / f"{interval_stamp(epoch)}_dataQuality.json",
+        self._write_json(self._quality_path(epoch),
                          {"IntervalStart": marker["IntervalStart"], "Files": files,
-                          "DataQualityMetricList": data.quality.to_l4m()})
+                          "InputFiles": read, "DataQualityMetricList": data.quality.to_l4m()})
         if data.quarantine:
             self._write_quarantine(data.quarantine, epoch)
         self.lock.renew()          # still ours: no other run wrote state meanwhile
@@ -325,17 +332,54 @@ class DetectorHook(BaseHook):
         start = self.spec.pipeline.start_date
         return start is not None and epoch >= utc_epoch(start)
 
+    def _interval_files(self, epoch: int) -> dict:
+        """The data files of each of the interval's paths (the data sensor's rule)."""
+        from l4m.io.inputs import data_files
+
+        return {url: data_files(self.path(url), url) for url in interval_paths(self.spec, epoch)}
+
     def _read_interval(self, epoch: int):
-        """(URLs read, ReadResult) of one interval; rows outside it are quarantined."""
+        """(URLs with data, fingerprint of the files read, ReadResult) of one interval;
+        rows outside it are quarantined. A path without a data file is missing (a gap)."""
         import pandas as pd
 
+        from l4m.io.inputs import local_inputs
         from l4m.io.reader import read_records
 
-        present = [u for u in interval_paths(self.spec, epoch) if self.path(u).exists()]
+        found = self._interval_files(epoch)
         start = pd.Timestamp(epoch, unit="s", tz="UTC")
         window = (start, start + pd.Timedelta(seconds=self.spec.interval_seconds))
-        with self._local_files(present) as files:
-            return present, read_records(files, self.spec, window=window)
+        with local_inputs([f for files in found.values() for f in files]) as (paths, read):
+            data = read_records(paths, self.spec, window=window)
+        return [url for url, files in found.items() if files], read, data
+
+    def _report_data_changes(self, epoch: int) -> None:
+        """Compare a detected interval's input with the files there now; write a
+        ``dataChanges`` record and warn when they differ (the interval is not detected
+        again: the model has moved past it)."""
+        from l4m.io.inputs import data_changes, fingerprint
+
+        path = self._quality_path(epoch)
+        detected = json.loads(path.read_text()).get("InputFiles") if path.exists() else None
+        if detected is None:       # detected before fingerprints were recorded
+            self.log.info("No input fingerprint for interval %s: not compared", iso_utc(epoch))
+            return
+        current = fingerprint([f for files in self._interval_files(epoch).values() for f in files])
+        diff = data_changes(detected, current)
+        if diff is None:
+            self.log.info("The input of interval %s is as detected", iso_utc(epoch))
+            return
+        report = self.results_root / DATA_CHANGES / f"{interval_stamp(epoch)}_dataChanges.json"
+        self._write_json(report, {
+            "AnomalyDetectorName": self.spec.name, "IntervalStart": iso_utc(epoch),
+            "CheckedAt": _now(), **diff, "DetectedInputFiles": detected,
+            "Message": "not detected again: the interval keeps the results of the input "
+                       "it was detected from (the model has moved past it)"})
+        self.log.warning(
+            "Interval %s was detected from other input than is there now (%d added, %d "
+            "removed, %d changed): it is not detected again, its results stay; see %s",
+            iso_utc(epoch), len(diff["Added"]), len(diff["Removed"]), len(diff["Changed"]),
+            report)
 
     def _write_quarantine(self, rows, epoch: int) -> None:
         from l4m.io.quarantine import write_quarantine_csv
@@ -458,11 +502,13 @@ class DetectorHook(BaseHook):
 
     def get_data_quality_metrics(self, interval_start: Any) -> dict:
         """GetDataQualityMetrics for one detected interval."""
-        path = self.results_root / "dataQuality" / f"{interval_stamp(utc_epoch(interval_start))}" \
-            "_dataQuality.json"
+        path = self._quality_path(utc_epoch(interval_start))
         if not path.exists():
             raise DetectorError(f"no data quality metrics for interval {interval_start}")
         return json.loads(path.read_text())
+
+    def _quality_path(self, epoch: int) -> ObjectStoragePath:
+        return self.results_root / DATA_QUALITY / f"{interval_stamp(epoch)}_dataQuality.json"
 
     def interval_marker(self, interval_start: Any) -> dict | None:
         """The processed marker of one interval (see ``detect_interval``), None if absent."""
@@ -492,26 +538,20 @@ class DetectorHook(BaseHook):
 
     @contextmanager
     def _local_files(self, urls):
-        """Local paths of the files under ``urls``; remote ones are copied to a temp dir."""
-        from l4m.io.reader import list_input_files
-        from l4m.io.storage import local
+        """Local paths of the files under ``urls`` (the history); remote ones are copied
+        to a temporary folder. A URL without a data file is an ``InputError``."""
+        from l4m.io.inputs import data_files, local_inputs
+        from l4m.io.reader import InputError
 
-        files: list[str] = []
-        with tempfile.TemporaryDirectory(prefix="l4m-input-") as tmp:
-            for i, url in enumerate(urls):
-                path = self.path(url)
-                on_disk = local(path)
-                if on_disk is not None:
-                    files += list_input_files(str(on_disk))
-                    continue
-                sources = [path] if path.is_file() else sorted(
-                    p for p in path.rglob("*") if p.is_file() and not p.name.startswith((".", "_")))
-                for j, src in enumerate(sources):
-                    target = Path(tmp) / f"{i:04d}_{j:06d}_{src.name}"
-                    with src.open("rb") as fin, target.open("wb") as fout:
-                        shutil.copyfileobj(fin, fout)
-                    files.append(str(target))
-            yield files
+        files = []
+        for url in urls:
+            found = data_files(self.path(url), url)
+            if not found:
+                raise InputError(f"{url}: no input files found (no such file, or a folder "
+                                 "without data files)")
+            files += found
+        with local_inputs(files) as (paths, _):
+            yield paths
 
     def _upload_file(self, local_file, target: ObjectStoragePath) -> None:
         from l4m.io.storage import write_bytes

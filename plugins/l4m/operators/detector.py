@@ -106,8 +106,10 @@ class DetectAnomaliesOperator(_DetectorOperator):
 
     Loads the detector state from before the interval, reads the interval's files at
     the definition's templated paths, writes the results in the seed layout and saves
-    the state after the interval as a new version. Rerunning an interval rewrites the
-    same files. An interval without data is processed as a gap (no anomalies).
+    the state after the interval as a new version. An interval without data is
+    processed as a gap (no anomalies). Rerunning a detected interval writes nothing and
+    returns its marker; input that changed since is reported in
+    ``<results>/dataChanges/`` (see ``docs/detector.md``).
 
     :param definition: path or URL of the detector definition JSON (templated).
     :param interval_start: start of the interval to detect (templated; default the

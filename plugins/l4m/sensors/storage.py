@@ -31,7 +31,13 @@ from l4m.triggers.storage import (
     FileArrivalTrigger,
     IntervalDataTrigger,
     StoragePollTrigger,
+    read_json,
 )
+
+
+def marker_url(spec: DetectorSpec, start: dt.datetime) -> str:
+    """The URL of the marker the detect step writes once it processed the interval."""
+    return f"{resolve(spec).results}/intervals/{interval_stamp(start)}_interval.json"
 
 
 class _StorageSensor(BaseSensorOperator):
@@ -112,8 +118,10 @@ class IntervalDataSensor(_IntervalSensor):
     Success never comes before interval end + ``Offset``. At the deadline (that time plus
     ``Schedule.DataDeadlineSeconds``, default one interval) the sensor writes
     ``<results>/missingData/<yyyyMMdd_HHmmss>_missingData.json`` and succeeds with status
-    ``missing``, so the detect step still runs the interval as a gap. Keep ``timeout``
-    beyond the deadline.
+    ``missing``, so the detect step still runs the interval as a gap. ``timeout`` is
+    raised, if needed, to reach the deadline: the wait ends at the deadline, not before.
+    An interval already detected (a cleared run) is never recorded missing: ``record``
+    is None and nothing fails.
 
     XCom: ``{"status": "present", "paths", "interval_start"}`` or ``{"status": "missing",
     "paths", "missing_paths", "deadline", "interval_start", "record"}``.
@@ -131,15 +139,30 @@ class IntervalDataSensor(_IntervalSensor):
         super().__init__(**kwargs)
         self.fail_on_missing = fail_on_missing
 
-    def build_trigger(self, spec: DetectorSpec) -> IntervalDataTrigger:
-        if not spec.templated_paths:
-            raise AirflowException(f"{spec.name}: the definition has no TemplatedPathList")
+    def _times(self, spec: DetectorSpec) -> tuple[dt.datetime, dt.datetime]:
+        """(ready, deadline): interval end + Offset, and that + DataDeadlineSeconds."""
         start = self.interval_start_utc()
         ready = start + dt.timedelta(seconds=spec.interval_seconds + spec.offset_seconds)
         grace = spec.pipeline.data_deadline_seconds
-        deadline = ready + dt.timedelta(seconds=spec.interval_seconds if grace is None else grace)
+        return ready, ready + dt.timedelta(seconds=spec.interval_seconds if grace is None
+                                           else grace)
+
+    def execute(self, context: Context) -> Any:
+        # A timeout before the deadline would fail the task with no missing-data record
+        # and no alert, and block the next runs (depends_on_past): wait until the deadline.
+        wait = (self._times(self.load_spec())[1] - self.interval_start_utc()).total_seconds()
+        if self.timeout < wait + self.poke_interval:
+            self.log.info("timeout raised from %ss to %ss to reach the data deadline",
+                          self.timeout, wait + self.poke_interval)
+            self.timeout = wait + self.poke_interval
+        return super().execute(context)
+
+    def build_trigger(self, spec: DetectorSpec) -> IntervalDataTrigger:
+        if not spec.templated_paths:
+            raise AirflowException(f"{spec.name}: the definition has no TemplatedPathList")
+        ready, deadline = self._times(spec)
         return IntervalDataTrigger(
-            urls=interval_paths(spec, int(start.timestamp())),
+            urls=interval_paths(spec, int(self.interval_start_utc().timestamp())),
             not_before=iso_utc(ready),
             deadline=iso_utc(deadline),
             aws_conn_id=self.aws_conn_id,
@@ -151,6 +174,11 @@ class IntervalDataSensor(_IntervalSensor):
         result = {**payload, "interval_start": iso_utc(start)}
         if payload["status"] != "missing":
             return result
+        if read_json(marker_url(spec, start), self.aws_conn_id) is not None:
+            self.log.warning("%s: no data at %s, but interval %s was already detected: not "
+                             "recorded as missing (the detect step reports what changed)",
+                             spec.name, payload["missing_paths"], iso_utc(start))
+            return {**result, "record": None}
         record = f"{resolve(spec).results}/missingData/{interval_stamp(start)}_missingData.json"
         write_text(open_path(record, self.aws_conn_id), json.dumps({
             "AnomalyDetectorName": spec.name,
@@ -188,10 +216,8 @@ class AnomalyResultsSensor(_IntervalSensor):
         self.min_anomalies = min_anomalies
 
     def build_trigger(self, spec: DetectorSpec) -> FileArrivalTrigger:
-        stamp = interval_stamp(self.interval_start_utc())
-        url = f"{resolve(spec).results}/intervals/{stamp}_interval.json"
-        return FileArrivalTrigger(url=url, aws_conn_id=self.aws_conn_id,
-                                  poll_interval=self.poke_interval)
+        return FileArrivalTrigger(url=marker_url(spec, self.interval_start_utc()),
+                                  aws_conn_id=self.aws_conn_id, poll_interval=self.poke_interval)
 
     def finish(self, spec: DetectorSpec, payload: dict) -> dict:
         marker = payload["content"]

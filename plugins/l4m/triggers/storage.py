@@ -15,10 +15,9 @@ from typing import Any, ClassVar
 
 from l4m.compat import BaseTrigger, ObjectStoragePath, TriggerEvent
 from l4m.intervals import utc_time
+from l4m.io.inputs import data_files
 from l4m.io.storage import open_path
 
-# Names skipped in an interval folder, as the interval reader skips them (_SUCCESS, .tmp).
-SKIPPED_PREFIXES = (".", "_")
 # The Status values of DescribeAnomalyDetector.
 DETECTOR_STATUSES = (
     "INACTIVE", "ACTIVATING", "LEARNING", "ACTIVE", "BACK_TEST_ACTIVATING",
@@ -37,19 +36,11 @@ def _uncached(path: ObjectStoragePath) -> ObjectStoragePath:
     return path
 
 
-def _has_data(path: ObjectStoragePath) -> bool:
-    if _uncached(path).is_file():
-        return True
-    return path.is_dir() and any(
-        not child.name.startswith(SKIPPED_PREFIXES) and _has_data(child)
-        for child in path.iterdir()
-    )
-
-
 def has_data(url: str, aws_conn_id: str | None = None) -> bool:
     """Whether ``url`` is a file, or a folder holding a file at any depth (names starting
-    with ``.`` or ``_`` do not count)."""
-    return _has_data(open_path(url, aws_conn_id))
+    with ``.`` or ``_`` do not count): the files the detect step reads
+    (:func:`l4m.io.inputs.data_files`)."""
+    return bool(data_files(open_path(url, aws_conn_id), url))
 
 
 def read_json(url: str, aws_conn_id: str | None = None) -> Any:
