@@ -10,28 +10,34 @@ What moto cannot do, and what the test checks instead:
 - QuickSight: moto keeps only ids for a few calls, so QuickSight goes to the test double
   in ``tests/fakes/quicksight_server.py`` (the connection's ``service_config``), which
   stores the requests; the product code is the same either way.
-Every Glue, Athena, QuickSight and SNS request the DAGs sent is also validated against
-the installed botocore's service model, and covered by ``l4m iam-policy``.
+Every request the DAGs sent (all services, S3 included) is also validated against the
+installed botocore's service model, and allowed by ``l4m iam-policy``.
+
+The run happens once per test session (:func:`pipeline_run`): the secret scan and the
+least-privilege test under ``tests/reliability/`` read the same run. Its moto server
+runs in a process of its own, so other modules resetting moto leave it alone. The
+DAGs' only AWS credentials are the Airflow connection's (no ``AWS_*`` variables, no
+credential files, no instance metadata), canary values that must show up nowhere.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
 import json
+import os
 import subprocess
 import sys
 import textwrap
-from fnmatch import fnmatch
 from pathlib import Path
 
 import boto3
 import botocore.session
 import pytest
-from aws_definitions import aws_definition
+from aws_definitions import ACCOUNT, aws_definition
+from aws_iam import denied, needs
 from botocore.validate import ParamValidator
-from fakes.moto_glue import crawls_succeed
-from fakes.moto_server import CREDENTIALS, connection, moto_endpoint
 from fakes.quicksight_server import QuickSightDouble
 from l4m.aws.iam import policy
 from l4m.demo import airflow_env
@@ -41,77 +47,141 @@ from l4m.synth import write_dataset
 DAYS, HOURS = 16, 3
 LIVE_START = dt.datetime(2021, 1, 17, tzinfo=dt.timezone.utc) - dt.timedelta(hours=HOURS)
 TOPIC = "arn:aws:sns:us-east-1:123456789012:l4m-ecommerce"
-RECORDED = ("glue", "athena", "quicksight", "sns")
+ATHENA_RESULTS = "s3://l4m-athena/results/"   # another bucket: its grants stay apart
+TESTS = Path(__file__).resolve().parent
+# The connection's secrets: each holds CANARY, which no output may contain.
+CANARY = "l4mcanary"
+SECRETS = {"login": "AKIAL4MCANARY0KEY0ID", "password": "l4mCanarySecretKey0123456789abcdefABCDEF",
+           "aws_session_token": "l4mCanarySessionToken0123456789abcdefABCDEF"}
 
-# Runs in the child process (its own Airflow home): records every boto3 call of the
-# services above, then runs the DAGs as the demo does.
+# Runs in the child process (its own Airflow home): records every AWS call, then runs
+# the DAGs as the demo does.
 CHILD = textwrap.dedent("""
     import datetime as dt, json, sys
-    import botocore.client
+    from aws_iam import recording
 
-    calls = open(sys.argv[1], "a")
-    original = botocore.client.BaseClient._make_api_call
+    calls, phase = open(sys.argv[1], "a"), ["setup"]
 
-    def recording(self, operation, params):
-        service = self.meta.service_model.service_name
-        if service in %(recorded)r:
-            calls.write(json.dumps({"service": service, "operation": operation,
-                                    "params": params, "phase": phase[0]}, default=str) + "\\n")
-            calls.flush()
-        return original(self, operation, params)
+    def sink(call):
+        calls.write(json.dumps({**call, "phase": phase[0]}) + "\\n")
+        calls.flush()
 
-    botocore.client.BaseClient._make_api_call = recording
-    phase = ["setup"]
-    from airflow.models.dagbag import DagBag
-    from l4m.compat import dag_test
-    from l4m.demo import dags_folder, _check
+    with recording(sink):
+        from airflow.models.dagbag import DagBag
+        from l4m.compat import dag_test
+        from l4m.demo import dags_folder, _check
 
-    bag = DagBag(dag_folder=str(dags_folder()))
-    assert not bag.import_errors, bag.import_errors
-    setup, detect = bag.dags["l4m_ecommerce_setup"], bag.dags["l4m_ecommerce_detect"]
-    start = dt.datetime.fromisoformat(sys.argv[2])
-    _check(dag_test(setup, start), "setup")
-    phase[0] = "detect"
-    for h in range(int(sys.argv[3])):
-        _check(dag_test(detect, start + dt.timedelta(hours=h + 1)), f"detect {h}")
-    phase[0] = "setup again"
-    _check(dag_test(setup, start + dt.timedelta(minutes=1)), "setup again")
-""") % {"recorded": RECORDED}
+        bag = DagBag(dag_folder=str(dags_folder()))
+        assert not bag.import_errors, bag.import_errors
+        setup, detect = bag.dags["l4m_ecommerce_setup"], bag.dags["l4m_ecommerce_detect"]
+        start = dt.datetime.fromisoformat(sys.argv[2])
+        _check(dag_test(setup, start), "setup")
+        phase[0] = "detect"
+        for h in range(int(sys.argv[3])):
+            _check(dag_test(detect, start + dt.timedelta(hours=h + 1)), f"detect {h}")
+        phase[0] = "setup again"
+        _check(dag_test(setup, start + dt.timedelta(minutes=1)), "setup again")
+""")
+
+# A moto server in a process of its own, with crawls that finish (fakes.moto_glue);
+# prints its URL, serves until its standard input closes.
+MOTO = textwrap.dedent("""
+    import sys
+    from fakes.moto_glue import crawls_succeed
+    from moto.server import ThreadedMotoServer
+
+    with crawls_succeed():
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        print("http://%s:%d" % server.get_host_and_port(), flush=True)
+        sys.stdin.read()
+        server.stop()
+""")
+_RUN: dict = {}
+
+
+def pipeline_run(tmp_path_factory, pytestconfig) -> dict:
+    """The run (started at the first call of the session, stopped at its end):
+    ``clients`` (boto3, on the moto server), ``queue``, ``calls`` (recorded, with their
+    ``phase``), ``spec``, ``quicksight`` (the double's requests), ``alerts`` (SQS
+    message bodies), ``out`` (the run's folder: Airflow home, logs, definition) and
+    ``env`` (the DAG process's environment)."""
+    if not _RUN:
+        stack = contextlib.ExitStack()
+        pytestconfig.add_cleanup(stack.close)
+        try:
+            _RUN.update(_run(stack, tmp_path_factory.mktemp("aws")))
+        except BaseException:
+            stack.close()
+            raise
+    return _RUN
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("aws")
+def run(tmp_path_factory, pytestconfig):
+    return pipeline_run(tmp_path_factory, pytestconfig)
+
+
+@contextlib.contextmanager
+def moto_process(log: Path):
+    path = os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))
+    with log.open("w") as sink:
+        server = subprocess.Popen([sys.executable, "-c", MOTO], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=sink, text=True,
+                                  env={**os.environ, "PYTHONPATH": path})
+    try:
+        url = server.stdout.readline().strip()
+        assert url.startswith("http://"), log.read_text()[-3000:]
+        yield url
+    finally:
+        server.stdin.close()
+        server.wait(timeout=60)
+
+
+def child_env(out: Path, endpoint: str, quicksight: str) -> dict:
+    """The Airflow home's environment with AWS credentials only in the connection."""
+    env = {k: v for k, v in airflow_env(out).items() if not k.startswith("AWS_")}
+    connection = {"conn_type": "aws", "login": SECRETS["login"],
+                  "password": SECRETS["password"], "extra": {
+                      "endpoint_url": endpoint, "region_name": "us-east-1",
+                      "aws_session_token": SECRETS["aws_session_token"],
+                      "service_config": {"quicksight": {"endpoint_url": quicksight}}}}
+    return {**env, "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(connection),
+            "AWS_SHARED_CREDENTIALS_FILE": str(out / "no-such-file"),
+            "AWS_CONFIG_FILE": str(out / "no-such-file"), "AWS_EC2_METADATA_DISABLED": "true",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), env.get("PYTHONPATH")]))}
+
+
+def _run(stack: contextlib.ExitStack, out: Path) -> dict:
     quicksight = QuickSightDouble()
     quicksight.start()
-    try:
-        with moto_endpoint(set_env=False) as endpoint, crawls_succeed():
-            session = boto3.Session(region_name="us-east-1", aws_access_key_id="testing",
-                                    aws_secret_access_key="testing")
-            clients = {name: session.client(name, endpoint_url=endpoint)
-                       for name in ("s3", "sns", "sqs", "glue", "athena")}
-            queue = prepare_aws(clients, out)
-            definition = aws_definition()
-            definition["Schedule"] = {"StartDate": LIVE_START.strftime("%Y-%m-%dT%H:%M:%SZ")}
-            (out / "detectors").mkdir()
-            (out / "detectors" / "ecommerce.json").write_text(json.dumps(definition))
-            env = {**airflow_env(out), **CREDENTIALS,
-                   "AIRFLOW_CONN_AWS_DEFAULT": connection(endpoint, service_config={
-                       "quicksight": {"endpoint_url": quicksight.url}})}
-            subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env,
-                           check=True, stdout=subprocess.DEVNULL)
-            calls_file = out / "calls.jsonl"
-            log = out / "dag-runs.log"
-            with log.open("w") as sink:
-                done = subprocess.run([sys.executable, "-c", CHILD, str(calls_file),
-                                       LIVE_START.isoformat(), str(HOURS)], env=env,
-                                      stdout=sink, stderr=subprocess.STDOUT, check=False)
-            assert done.returncode == 0, log.read_text()[-6000:]
-            calls = [json.loads(line) for line in calls_file.read_text().splitlines()]
-            yield {"clients": clients, "queue": queue, "calls": calls,
-                   "spec": parse_spec(definition), "quicksight": list(quicksight.requests)}
-    finally:
-        quicksight.stop()
+    stack.callback(quicksight.stop)
+    endpoint = stack.enter_context(moto_process(out / "moto.log"))
+    session = boto3.Session(region_name="us-east-1", aws_access_key_id="testing",
+                            aws_secret_access_key="testing")
+    clients = {name: session.client(name, endpoint_url=endpoint)
+               for name in ("s3", "sns", "sqs", "glue", "athena")}
+    queue = prepare_aws(clients, out)
+    definition = aws_definition(athena={"OutputLocation": ATHENA_RESULTS})
+    definition["Schedule"] = {"StartDate": LIVE_START.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    (out / "detectors").mkdir()
+    (out / "detectors" / "ecommerce.json").write_text(json.dumps(definition))
+    env = child_env(out, endpoint, quicksight.url)
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env,
+                   check=True, stdout=subprocess.DEVNULL)
+    calls_file = out / "calls.jsonl"
+    log = out / "dag-runs.log"
+    with log.open("w") as sink:
+        done = subprocess.run([sys.executable, "-c", CHILD, str(calls_file),
+                               LIVE_START.isoformat(), str(HOURS)], env=env,
+                              stdout=sink, stderr=subprocess.STDOUT, check=False)
+    assert done.returncode == 0, log.read_text()[-6000:]
+    alerts = clients["sqs"].receive_message(QueueUrl=queue, MaxNumberOfMessages=10,
+                                            VisibilityTimeout=0).get("Messages", [])
+    return {"clients": clients, "queue": queue, "spec": parse_spec(definition),
+            "calls": [json.loads(line) for line in calls_file.read_text().splitlines()],
+            "quicksight": list(quicksight.requests), "alerts": [m["Body"] for m in alerts],
+            "out": out, "env": env}
 
 
 def prepare_aws(clients, out: Path) -> str:
@@ -214,15 +284,11 @@ def test_the_alert_reaches_the_sqs_queue(run):
 
 def test_every_request_is_valid_for_botocore_and_allowed_by_the_iam_policy(run):
     session = botocore.session.get_session()
-    statements = policy(run["spec"])["Statement"]
-    allowed = {a for s in statements for a in s["Action"]}
-    seen = set()
     for call in run["calls"]:
         model = session.get_service_model(call["service"]).operation_model(call["operation"])
         report = ParamValidator().validate(call["params"], model.input_shape)
         assert not report.has_errors(), (call["operation"], report.generate_report())
-        action = f"{call['service']}:{call['operation']}"
-        assert any(fnmatch(action, a) for a in allowed), f"{action} missing from iam-policy"
-        seen.add(action)
+    assert denied(policy(run["spec"]), needs(run["calls"], ACCOUNT)) == []
+    seen = {f"{c['service']}:{c['operation']}" for c in run["calls"]}
     assert {"glue:CreateCrawler", "athena:StartQueryExecution", "quicksight:CreateDashboard",
-            "sns:Publish"} <= seen
+            "sns:Publish", "s3:PutObject", "s3:DeleteObject"} <= seen

@@ -55,6 +55,8 @@ _ACCOUNT = re.compile(r"[0-9]{12}")
 _QS_ID = re.compile(r"[\w-]{1,512}")
 _QS_NAMESPACE = re.compile(r"[a-zA-Z0-9._-]{1,64}")
 _WORK_GROUP = re.compile(r"[a-zA-Z0-9._-]{1,128}")
+_CREDENTIAL = re.compile(r"access.?key|secret|session.?token|password|credential",
+                         re.IGNORECASE)
 _QS_PRINCIPAL = {
     "Users": re.compile(r"arn:aws[a-z-]*:quicksight:[a-z0-9-]+:[0-9]{12}:user/[\w.@+=,/-]+"),
     "Groups": re.compile(r"arn:aws[a-z-]*:quicksight:[a-z0-9-]+:[0-9]{12}:group/[\w.@+=,/-]+"),
@@ -127,7 +129,17 @@ def _match(value: object, path: str, pattern: re.Pattern, what: str) -> str:
     return text
 
 
+def _no_credentials(section: object, path: str) -> None:
+    """Refuse credential fields in ``section``, naming the field (never its value)."""
+    for key in section if isinstance(section, dict) else ():
+        if isinstance(key, str) and _CREDENTIAL.search(key):
+            raise SpecError(f"{path}.{key}", "AWS credentials do not belong in a definition: "
+                                             "the tasks sign with the Airflow connection "
+                                             "named by Aws.ConnId")
+
+
 def _connection(doc: dict) -> AwsConnection:
+    _no_credentials(doc.get("Aws"), "Aws")
     aws = check_object(doc.get("Aws", {}), "Aws", AWS_FIELDS)
     conn_id = check_string(aws.get("ConnId", "aws_default"), "Aws.ConnId", 250)
     if not conn_id.strip():
@@ -137,6 +149,7 @@ def _connection(doc: dict) -> AwsConnection:
         region = _match(region, "Aws.RegionName", _REGION, "an AWS region such as us-east-1")
     config = aws.get("BotocoreConfig")
     if config is not None:
+        _no_credentials(config, "Aws.BotocoreConfig")
         config = dict(check_object(config, "Aws.BotocoreConfig", BOTOCORE_CONFIG_FIELDS))
     return AwsConnection(conn_id, region, config)
 
