@@ -109,12 +109,20 @@ def test_scheduled_intervals_match_replay_byte_for_byte(dataset, tmp_path):
         assert filecmp.cmp(ours / name, replayed / name, shallow=False), name
 
 
-def test_rerun_of_an_interval_changes_no_file(dataset, tmp_path):
-    hook = make_hook(dataset, tmp_path)
+def detected_hook(dataset: Path, tmp: Path, hours: int, **hook_args) -> DetectorHook:
+    """A created, activated hook that detected the first ``hours`` live intervals."""
+    hook = make_hook(dataset, tmp)
+    for name, value in hook_args.items():
+        setattr(hook, name, value)
     hook.create_detector()
     hook.activate_detector()
-    for h in range(6):
+    for h in range(hours):
         hook.detect_interval(LIVE_START + pd.Timedelta(hours=h))
+    return hook
+
+
+def test_rerun_of_an_interval_changes_no_file(dataset, tmp_path):
+    hook = detected_hook(dataset, tmp_path, 6)
     def files():   # not the lock file, which names its last holder
         return {p: p.read_bytes() for p in tmp_path.rglob("*")
                 if p.is_file() and p.name != ".lock"}
@@ -126,11 +134,7 @@ def test_rerun_of_an_interval_changes_no_file(dataset, tmp_path):
 
 
 def test_rerun_of_an_interval_whose_version_was_pruned_returns_its_marker(dataset, tmp_path):
-    hook = make_hook(dataset, tmp_path)
-    hook.create_detector()
-    hook.activate_detector()
-    for h in range(3):
-        hook.detect_interval(LIVE_START + pd.Timedelta(hours=h))
+    hook = detected_hook(dataset, tmp_path, 3)
     shutil.rmtree(tmp_path / "state" / "versions" / "20210115_000000")   # lifecycle rule
     again = hook.detect_interval(LIVE_START)
     assert again == hook.interval_marker(LIVE_START)
@@ -138,13 +142,8 @@ def test_rerun_of_an_interval_whose_version_was_pruned_returns_its_marker(datase
 
 
 def test_only_the_newest_state_versions_are_kept(dataset, tmp_path):
-    hook = make_hook(dataset, tmp_path)
-    hook.keep_versions = 2
-    hook.create_detector()
-    hook.activate_detector()
-    marker = hook.detect_interval(LIVE_START)
-    for h in range(1, 4):
-        hook.detect_interval(LIVE_START + pd.Timedelta(hours=h))
+    hook = detected_hook(dataset, tmp_path, 4, keep_versions=2)
+    marker = hook.interval_marker(LIVE_START)
     versions = sorted(p.name for p in (tmp_path / "state" / "versions").iterdir())
     assert versions == ["20210115_020000", "20210115_030000"]
     assert hook.detect_interval(LIVE_START) == marker           # cleared and rerun later

@@ -15,8 +15,8 @@ live under two roots from the definition (``Storage`` section, see
     <results>/dataQuality/<stamp>_dataQuality.json   with the fingerprint of the input read
     <results>/dataChanges/<stamp>_dataChanges.json   input that differs on a rerun
 
-State is versioned per interval and a version is only ever added: interval N loads
-the newest version before N, writes N's results, then version N last. Version N is the
+State is versioned per interval (the newest ``keep_versions`` are kept): interval N
+loads the newest version before N, writes N's results, then version N last. Version N is the
 commit point: a run killed before it leaves the previous versions intact and its retry
 writes the same bytes; once it exists, N is detected and a rerun returns its marker
 (reporting input that changed since, never detecting N again).

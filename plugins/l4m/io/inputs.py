@@ -35,12 +35,18 @@ class InputFile:
     path: object
 
 
+def uncached(path):
+    """``path`` with its listing cache dropped: s3fs would keep the first listing forever
+    (files may have arrived since)."""
+    path.fs.invalidate_cache(path.path)
+    return path
+
+
 def data_files(path, url: str) -> list[InputFile]:
     """The data files at ``path`` (reached as ``url``): the file itself, or every file
     under the folder at any depth, sorted, skipping names in :data:`SKIPPED_PREFIXES`;
     none when ``path`` does not exist or holds no such file."""
-    path.fs.invalidate_cache(path.path)   # s3fs keeps listings: files may have arrived since
-    found = path.fs.find(path.path, detail=True)
+    found = uncached(path).fs.find(path.path, detail=True)
     base = path.path.rstrip("/")
     files = []
     for name, info in sorted(found.items()):

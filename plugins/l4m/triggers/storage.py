@@ -13,9 +13,9 @@ import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, ClassVar
 
-from l4m.compat import BaseTrigger, ObjectStoragePath, TriggerEvent
+from l4m.compat import BaseTrigger, TriggerEvent
 from l4m.intervals import utc_time
-from l4m.io.inputs import data_files
+from l4m.io.inputs import data_files, uncached
 from l4m.io.storage import open_path
 
 # The Status values of DescribeAnomalyDetector.
@@ -30,12 +30,6 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def _uncached(path: ObjectStoragePath) -> ObjectStoragePath:
-    """``path`` with its listing cache dropped: s3fs would keep the first listing forever."""
-    path.fs.invalidate_cache(path.path)
-    return path
-
-
 def has_data(url: str, aws_conn_id: str | None = None) -> bool:
     """Whether ``url`` is a file, or a folder holding a file at any depth (names starting
     with ``.`` or ``_`` do not count): the files the detect step reads
@@ -46,7 +40,7 @@ def has_data(url: str, aws_conn_id: str | None = None) -> bool:
 def read_json(url: str, aws_conn_id: str | None = None) -> Any:
     """The JSON document at ``url``, or None when there is no such file."""
     try:
-        text = _uncached(open_path(url, aws_conn_id)).read_text(encoding="utf-8")
+        text = uncached(open_path(url, aws_conn_id)).read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
     return json.loads(text)
