@@ -164,3 +164,13 @@ def test_shared_ecommerce_accuracy_floor(tmp_path, tutorial_spec):
     start = pd.Timestamp(summary(rp)["detection_start"])
     for measure, s in accuracy(rp, truth, start).items():
         assert s.f1 >= 0.95, (measure, s)
+
+
+def test_summary_says_when_nothing_was_scored(tmp_path):
+    from l4m.runner import RunSummary
+
+    cold = str(RunSummary("backtest", tmp_path, intervals_learned=13, intervals_detected=6))
+    assert "detected 6 (none scored: every metric still in its cold start)" in cold
+    warm = str(RunSummary("backtest", tmp_path, intervals_detected=6,
+                          detection_start="2021-01-01 00:00:00"))
+    assert "detected 6 from 2021-01-01 00:00:00" in warm

@@ -52,7 +52,9 @@ class RunSummary:
         found = ", ".join(f"{m}: {n}" for m, n in self.anomalies.items()) or "none"
         lines = [
             (f"{self.mode}: {self.metrics} metrics, learned {self.intervals_learned} intervals, "
-             f"detected {self.intervals_detected} from {self.detection_start}"),
+             f"detected {self.intervals_detected} "
+             + (f"from {self.detection_start}" if self.detection_start
+                else "(none scored: every metric still in its cold start)")),
             f"anomalous points by measure: {found}; anomaly groups: {self.groups}",
             (f"rows processed: {self.rows_processed}, invalid: {self.rows_invalid}"
              + (f" (see {self.quarantine_file})" if self.quarantine_file else "")),
