@@ -77,6 +77,29 @@ def test_backtest_writes_the_seed_layout(synth_data, tmp_path, tutorial_spec):
     assert len(all_scores) == 42 * summary(out)["intervals_detected"] - all_scores.value.isna().sum()
 
 
+def test_scores_file_agrees_with_the_anomaly_files(synth_data, tmp_path, tutorial_spec):
+    """Each anomalous point's row in --scores-out has its timestamp, value and severity."""
+    out, scores = tmp_path / "bt", tmp_path / "scores.csv"
+    assert main(["replay", "--spec", str(tutorial_spec), "--input",
+                 str(synth_data / "backtest" / "input.csv"), "--out", str(out),
+                 "--scores-out", str(scores)]) == 0
+    table = pd.read_csv(scores, dtype={d: str for d in DIMS})
+    assert table.timestamp.is_monotonic_increasing
+    anomalies = pd.concat(pd.read_csv(f, dtype={d: str for d in DIMS}) for f in
+                          (out / "anomalyResults" / "metricValueAnomalyScore").glob("*.csv"))
+    checked = 0
+    for measure in ("views", "revenue"):
+        flagged = anomalies.dropna(subset=[f"{measure}GroupScore"])
+        joined = flagged.merge(table[table.metric == measure], how="left",
+                               left_on=["Timestamp", *DIMS], right_on=["timestamp", *DIMS])
+        assert len(joined) == len(flagged)
+        assert (joined.severity - joined[f"{measure}GroupScore"]).abs().max() < 1e-6
+        assert ((joined.value - joined[f"{measure}AnomalyMetricValue"]).abs()
+                <= 1e-9 * joined.value.abs().clip(lower=1)).all()
+        checked += len(joined)
+    assert checked > 10
+
+
 def test_rerun_gives_identical_files(synth_data, tmp_path, tutorial_spec):
     args = ["backtest", "--spec", str(tutorial_spec), "--input",
             str(synth_data / "backtest" / "input.csv")]

@@ -19,7 +19,7 @@ from .intervals import interval_stamp, iso_utc
 from .io.atomic import write_text_atomic
 from .io.quarantine import write_quarantine_csv
 from .io.reader import ReadResult, list_input_files, read_records, series_limit
-from .io.results import consolidate_groups, scores_frame, write_interval
+from .io.results import consolidate_groups, scores_table, write_interval
 from .io.storage import write_text
 from .spec import DetectorSpec
 
@@ -166,8 +166,7 @@ def _finish(spec, detector, data, results: list[IntervalResult], summary: RunSum
             counts[m] += n
     groups_file = consolidate_groups(out_dir, rebuild=True)   # older group files rewritten too
     if scores_out is not None:
-        frames = [scores_frame(r, dims, spec.timezone) for r in results if r.metrics_scored]
-        table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        table = scores_table(results, detector.keys, dims, spec.timezone)
         write_text_atomic(Path(scores_out), table.to_csv(index=False, float_format="%.10g"))
     summary.intervals_detected = len(results)
     summary.detection_start = _stamp(scored[0].epoch, spec.timezone) if scored else None

@@ -34,7 +34,8 @@ class IntervalResult:
     contributions: list[tuple]       # (metricName, dimensionName, dimensionValue, valueContribution)
     groups: list[dict]               # groups touched by this interval (GetAnomalyGroup shape + series)
     dimensions: list[str]
-    scores: pd.DataFrame | None = None   # every scored metric (when asked for)
+    scores: dict | None = None       # every scored metric (when asked for): series, value,
+                                     # expected, lower, upper, severity arrays
     metrics_scored: int = 0
 
     @property
@@ -123,11 +124,7 @@ class Detector:
         groups = self._update_groups(number, epoch, rows) if len(rows["series"]) else []
         if not groups:
             self.tracker.close_idle(number)
-        scores = None
-        if with_scores:
-            scores = IntervalResult(number, epoch, self._rows(np.flatnonzero(finite), block, i,
-                                                              values, sev),
-                                    [], [], self.dimensions).anomalies
+        scores = _scored(np.flatnonzero(finite), block, i, values, sev) if with_scores else None
         return IntervalResult(
             number=number, epoch=epoch, rows=rows,
             contributions=_interval_contributions(rows, self.dimensions), groups=groups,
@@ -138,10 +135,8 @@ class Detector:
         columns = self._key_columns()
         combos = list(zip(*(columns[d][idx] for d in self.dimensions))) if self.dimensions \
             else [()] * len(idx)
-        return {"series": idx, "measure": columns[MEASURE][idx], "combo": combos,
-                "value": values[idx], "expected": block.expected[i, idx],
-                "lower": block.lower[i, idx], "upper": block.upper[i, idx],
-                "z": block.z[i, idx], "severity": sev[idx]}
+        return {**_scored(idx, block, i, values, sev), "measure": columns[MEASURE][idx],
+                "combo": combos, "z": block.z[i, idx]}
 
     def _key_columns(self) -> dict[str, np.ndarray]:
         """The key table as string arrays, rebuilt only when metrics were added."""
@@ -166,6 +161,12 @@ class Detector:
         else:
             level = max(float(self.state.fb_level[series]), abs(z))
             self.state.fb_level[series], self.state.fb_sign[series] = level, int(np.sign(z))
+
+
+def _scored(idx, block, i, values, sev) -> dict:
+    """Arrays of the metrics ``idx`` at block row ``i``, without their key columns."""
+    return {"series": idx, "value": values[idx], "expected": block.expected[i, idx],
+            "lower": block.lower[i, idx], "upper": block.upper[i, idx], "severity": sev[idx]}
 
 
 def _members(rows: dict) -> list[tuple]:

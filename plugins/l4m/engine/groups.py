@@ -13,6 +13,7 @@ dimension combination are related (views and revenue falling together).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
 from collections import defaultdict
@@ -25,6 +26,7 @@ GROUP_NAMESPACE = uuid.UUID("5b0c3e1e-4f6e-4f43-9a55-6c4d6d0d4c11")
 PERSISTENCE = 0.5
 
 
+@functools.lru_cache(maxsize=1 << 16)   # a group is described again every interval it grows
 def time_series_id(dimension_values: tuple[str, ...]) -> str:
     """Stable hex id of a dimension combination (shared by all its measures)."""
     return hashlib.sha1("\x1f".join(dimension_values).encode("utf-8", "surrogatepass")).hexdigest()
@@ -121,9 +123,14 @@ def _persists(group: dict, now: list[str], dominant: list[list]) -> bool:
     return any(d in group.get("dominant", []) for d in dominant)
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _iso(epoch: int) -> str:
+    return iso_utc(epoch)
+
+
 def describe_group(group: dict, dimensions: list[str], related: list[dict]) -> dict:
     """GetAnomalyGroup response + ListAnomalyGroupTimeSeries response for one group."""
-    series = sorted(group["series"].values(), key=lambda s: [str(v) for v in s["combo"]])
+    series = sorted(group["series"].values(), key=lambda s: tuple(map(str, s["combo"])))
     combos = [tuple(s["combo"]) for s in series]
     deviation = [s["deviation"] for s in series]
     timestamps = sorted({e for s in series for e in s["epochs"]})
@@ -140,8 +147,8 @@ def describe_group(group: dict, dimensions: list[str], related: list[dict]) -> d
             "MetricValueList": values})
     return {
         "AnomalyGroup": {
-            "StartTime": iso_utc(group["start_epoch"]),
-            "EndTime": iso_utc(group["end_epoch"]),
+            "StartTime": _iso(group["start_epoch"]),
+            "EndTime": _iso(group["end_epoch"]),
             "AnomalyGroupId": group["id"],
             "AnomalyGroupScore": round(group["score"], 2),
             "PrimaryMetricName": group["measure"],
@@ -156,7 +163,7 @@ def describe_group(group: dict, dimensions: list[str], related: list[dict]) -> d
         "AnomalyGroupTimeSeries": {
             "AnomalyGroupId": group["id"],
             "MetricName": group["measure"],
-            "TimestampList": [iso_utc(e) for e in timestamps],
+            "TimestampList": [_iso(e) for e in timestamps],
             "TimeSeriesList": time_series,
         },
     }

@@ -49,15 +49,17 @@ def coherent_z(z: np.ndarray, groups: list[np.ndarray], prm: ModelParams) -> np.
     zc = np.clip(np.nan_to_num(z), -prm.coherence_clip, prm.coherence_clip)
     present = np.isfinite(z)
     own_ok = out >= prm.coherence_min_z
+    rows = z.shape[0]
     for codes in groups:
         width = int(codes.max()) + 1 if len(codes) else 0
-        for i in range(z.shape[0]):
-            total = np.bincount(codes, weights=zc[i], minlength=width)
-            count = np.bincount(codes, weights=present[i], minlength=width)
-            pooled = total / np.sqrt(np.maximum(count, 1.0))
-            member = pooled[codes]
-            agree = own_ok[i] & (np.sign(member) == np.sign(zc[i])) & (count[codes] >= 2)
-            out[i] = np.where(agree, np.maximum(out[i], np.abs(member)), out[i])
+        # One bincount over the whole block: row i's codes are shifted by i * width.
+        cells = (codes[None, :] + width * np.arange(rows)[:, None]).ravel()
+        total = np.bincount(cells, weights=zc.ravel(), minlength=rows * width)
+        count = np.bincount(cells, weights=present.ravel(), minlength=rows * width)
+        pooled = total / np.sqrt(np.maximum(count, 1.0))
+        member, members = pooled[cells].reshape(z.shape), count[cells].reshape(z.shape)
+        agree = own_ok & (np.sign(member) == np.sign(zc)) & (members >= 2)
+        out = np.where(agree, np.maximum(out, np.abs(member)), out)
     return out
 
 

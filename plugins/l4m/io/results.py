@@ -25,9 +25,11 @@ import io
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..engine.detector import IntervalResult
+from ..engine.matrix import MEASURE
 from ..intervals import interval_stamp
 from .cells import safe_cell
 from .storage import names, write_bytes
@@ -36,6 +38,7 @@ SCORE_DIR = "anomalyResults/metricValueAnomalyScore"
 CONTRIB_DIR = "anomalyResults/dimensionContributions"
 GROUP_DIR = "anomalyGroups"
 TS_FORMAT = "%Y-%m-%d %H:%M:%S"
+SCORE_NUMBERS = ["value", "expected", "lower", "upper", "severity"]
 CONTRIB_HEADER = ["Timestamp", "metricName", "dimensionName", "dimensionValue", "valueContribution"]
 
 
@@ -118,15 +121,28 @@ def consolidate_groups(root: Path, *, rebuild: bool = False) -> Path:
     return consolidate(root / GROUP_DIR, files, root / "anomalyGroups.jsonl", rebuild=rebuild)
 
 
-def scores_frame(result: IntervalResult, dimensions: list[str], timezone: str) -> pd.DataFrame:
-    """Every scored point of an interval: timestamp,metric,<dims>,value,expected,lower,upper,severity."""
-    s = result.scores
-    out = s[dimensions].astype(str).map(safe_cell)
-    out.insert(0, "metric", s["measure"].to_numpy())
-    out.insert(0, "timestamp", local_time(result.epoch, timezone).strftime(TS_FORMAT))
-    for c in ("value", "expected", "lower", "upper", "severity"):
-        out[c] = s[c].to_numpy()
-    return out
+def scores_table(results: list[IntervalResult], keys: pd.DataFrame, dimensions: list[str],
+                 timezone: str) -> pd.DataFrame:
+    """Every scored point of ``results`` (detected ``with_scores``), in interval order:
+    timestamp,metric,<dimensions>,value,expected,lower,upper,severity.
+
+    Built from the intervals' arrays in one pass: the key columns are made
+    spreadsheet-safe once per metric, not once per point.
+    """
+    parts = [r for r in results if r.scores is not None and len(r.scores["series"])]
+    if not parts:
+        return pd.DataFrame(columns=["timestamp", "metric", *dimensions, *SCORE_NUMBERS])
+    series = np.concatenate([r.scores["series"] for r in parts])
+    stamps = [local_time(r.epoch, timezone).strftime(TS_FORMAT) for r in parts]
+    table = {"timestamp": np.repeat(np.array(stamps, dtype=object),
+                                    [len(r.scores["series"]) for r in parts]),
+             "metric": keys[MEASURE].astype(str).to_numpy(dtype=object)[series]}
+    for dim in dimensions:
+        safe = np.array([safe_cell(v) for v in keys[dim].astype(str)], dtype=object)
+        table[dim] = safe[series]
+    for column in SCORE_NUMBERS:
+        table[column] = np.concatenate([r.scores[column] for r in parts])
+    return pd.DataFrame(table)
 
 
 def _number(value: float) -> str:
