@@ -121,13 +121,12 @@ class Detector:
         epoch = int(self.calendar.epoch_seconds(np.array([number]))[0])
         finite = np.isfinite(block.z[i])
         rows = self._rows(np.flatnonzero(sev > 0), block, i, values, sev)
-        groups = self._update_groups(number, epoch, rows) if len(rows["series"]) else []
-        if not groups:
-            self.tracker.close_idle(number)
+        members = _members_by_measure(rows)
+        groups = self._update_groups(number, epoch, members)
         scores = _scored(np.flatnonzero(finite), block, i, values, sev) if with_scores else None
         return IntervalResult(
             number=number, epoch=epoch, rows=rows,
-            contributions=_interval_contributions(rows, self.dimensions), groups=groups,
+            contributions=_interval_contributions(members, self.dimensions), groups=groups,
             dimensions=self.dimensions, scores=scores, metrics_scored=int(finite.sum()))
 
     def _rows(self, idx, block, i, values, sev) -> dict:
@@ -145,12 +144,11 @@ class Detector:
             self._key_cache = (cols, len(self.keys))
         return self._key_cache[0]
 
-    def _update_groups(self, number: int, epoch: int, rows: dict) -> list[dict]:
-        by_measure: dict[str, list[tuple]] = {}
-        for row in _members(rows):
-            by_measure.setdefault(row[0], []).append(row[1:])
-        touched = {m: self.tracker.update(number, epoch, m, rows) for m, rows in by_measure.items()}
+    def _update_groups(self, number: int, epoch: int, members: dict) -> list[dict]:
+        touched = {m: self.tracker.update(number, epoch, m, rows) for m, rows in members.items()}
         self.tracker.close_idle(number)
+        if not touched:
+            return []
         related = related_groups(touched)
         return [describe_group(g, self.dimensions, related.get(m, [])) for m, g in touched.items()]
 
@@ -169,21 +167,20 @@ def _scored(idx, block, i, values, sev) -> dict:
             "lower": block.lower[i, idx], "upper": block.upper[i, idx], "severity": sev[idx]}
 
 
-def _members(rows: dict) -> list[tuple]:
-    """(measure, series, combo, value, |deviation|, severity) per anomalous metric."""
+def _members_by_measure(rows: dict) -> dict[str, list[tuple]]:
+    """Per measure, (series, combo, value, |deviation|, severity) of each anomalous metric."""
     deviation = np.abs(rows["value"] - rows["expected"]).tolist()
-    return list(zip(rows["measure"].tolist(), rows["series"].tolist(), rows["combo"],
-                    rows["value"].tolist(), deviation, rows["severity"].tolist()))
+    out: dict[str, list[tuple]] = {}
+    for measure, *member in zip(rows["measure"].tolist(), rows["series"].tolist(), rows["combo"],
+                                rows["value"].tolist(), deviation, rows["severity"].tolist()):
+        out.setdefault(measure, []).append(tuple(member))
+    return out
 
 
-def _interval_contributions(rows: dict, dimensions: list[str]) -> list[tuple]:
+def _interval_contributions(members: dict[str, list[tuple]],
+                            dimensions: list[str]) -> list[tuple]:
     """(metricName, dimensionName, dimensionValue, valueContribution) rows of one interval."""
-    by_measure: dict[str, tuple[list, list]] = {}
-    for measure, _, combo, _, deviation, _ in _members(rows):
-        combos, devs = by_measure.setdefault(measure, ([], []))
-        combos.append(combo)
-        devs.append(deviation)
     return [(measure, dim["DimensionName"], item["DimensionValue"], item["ContributionScore"])
-            for measure, (combos, devs) in by_measure.items()
-            for dim in contributions(dimensions, combos, devs)
+            for measure, rows in members.items()
+            for dim in contributions(dimensions, [r[1] for r in rows], [r[3] for r in rows])
             for item in dim["DimensionValueContributionList"]]
