@@ -72,3 +72,31 @@ def test_s3_roots_give_the_same_files_as_local_ones(s3, tmp_path):
     versions = {o["Key"].split("/")[2] for o in
                 s3.list_objects_v2(Bucket="l4m", Prefix="state/versions/")["Contents"]}
     assert len(versions) == HOURS + 1
+
+
+def test_quarantine_rows_of_s3_input_name_the_s3_object(s3, tmp_path):
+    """Rows rejected from an ``s3://`` file are reported under its URL, not under the
+    temporary local copy that was read."""
+    write_dataset(tmp_path / "synth", seed=5, days=16)
+    data = tmp_path / "synth" / "ecommerce"
+    for path in (data / "backtest").rglob("*.csv"):
+        s3.upload_file(str(path), "l4m", f"ecommerce/{path.relative_to(data).as_posix()}")
+    [live] = (data / "live" / "20210115" / "0000").glob("*.csv")
+    lines = live.read_text().splitlines()
+    header = lines[0].split(",")
+    bad = lines[1].split(",")
+    bad[header.index("views")] = "lots"
+    key = f"ecommerce/live/20210115/0000/{live.name}"
+    s3.put_object(Bucket="l4m", Key=key, Body="\n".join([*lines, ",".join(bad)]) + "\n")
+
+    hook = DetectorHook.from_file(definition(data, tmp_path, "remote", "s3://l4m"))
+    hook.create_detector()
+    hook.activate_detector()
+    hook.detect_interval(START)
+
+    listed = s3.list_objects_v2(Bucket="l4m", Prefix="results/quarantine/")["Contents"]
+    assert len(listed) == 1
+    body = s3.get_object(Bucket="l4m", Key=listed[0]["Key"])["Body"].read().decode()
+    rows = pd.read_csv(pd.io.common.StringIO(body))
+    assert rows[["file", "row", "field", "value"]].to_dict("records") == [
+        {"file": f"s3://l4m/{key}", "row": len(lines) + 1, "field": "views", "value": "lots"}]

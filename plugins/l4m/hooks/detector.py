@@ -218,9 +218,10 @@ class DetectorHook(BaseHook):
             learned = 0
             if self.spec.historical_paths:
                 self._set_status("LEARNING")
-                with self._local_files(self.spec.historical_paths) as files:
-                    learned = runner.learn_history(detector, read_records(files, self.spec),
-                                                   until=self.spec.pipeline.start_date)
+                with self._local_files(self.spec.historical_paths) as (files, names):
+                    learned = runner.learn_history(
+                        detector, read_records(files, self.spec, names=names),
+                        until=self.spec.pipeline.start_date)
             if learned:
                 self._save_version(detector)
         return self._set_status("ACTIVE" if learned else "LEARNING")
@@ -236,8 +237,8 @@ class DetectorHook(BaseHook):
             raise DetectorError("a backtest needs MetricSource.S3SourceConfig."
                                 "HistoricalDataPathList in the definition")
         with self._phase("BACK_TEST_ACTIVATING"):
-            with self._local_files(self.spec.historical_paths) as files:
-                data = read_records(files, self.spec)
+            with self._local_files(self.spec.historical_paths) as (files, names):
+                data = read_records(files, self.spec, names=names)
             self._set_status("BACK_TEST_ACTIVE")
             with tempfile.TemporaryDirectory(prefix="l4m-backtest-") as tmp:
                 summary = runner.backtest(self.spec, data, Path(tmp)).as_dict()
@@ -343,14 +344,15 @@ class DetectorHook(BaseHook):
         rows outside it are quarantined. A path without a data file is missing (a gap)."""
         import pandas as pd
 
-        from l4m.io.inputs import local_inputs
+        from l4m.io.inputs import local_inputs, shown_names
         from l4m.io.reader import read_records
 
         found = self._interval_files(epoch)
         start = pd.Timestamp(epoch, unit="s", tz="UTC")
         window = (start, start + pd.Timedelta(seconds=self.spec.interval_seconds))
-        with local_inputs([f for files in found.values() for f in files]) as (paths, read):
-            data = read_records(paths, self.spec, window=window)
+        inputs = [f for path_files in found.values() for f in path_files]
+        with local_inputs(inputs) as (paths, read):
+            data = read_records(paths, self.spec, window=window, names=shown_names(inputs))
         return [url for url, files in found.items() if files], read, data
 
     def _report_data_changes(self, epoch: int) -> None:
@@ -538,9 +540,10 @@ class DetectorHook(BaseHook):
 
     @contextmanager
     def _local_files(self, urls):
-        """Local paths of the files under ``urls`` (the history); remote ones are copied
-        to a temporary folder. A URL without a data file is an ``InputError``."""
-        from l4m.io.inputs import data_files, local_inputs
+        """(local paths, names for reports) of the files under ``urls`` (the history);
+        remote ones are copied to a temporary folder. A URL without a data file is an
+        ``InputError``."""
+        from l4m.io.inputs import data_files, local_inputs, shown_names
         from l4m.io.reader import InputError
 
         files = []
@@ -551,7 +554,7 @@ class DetectorHook(BaseHook):
                                  "without data files)")
             files += found
         with local_inputs(files) as (paths, _):
-            yield paths
+            yield paths, shown_names(files)
 
     def _upload_file(self, local_file, target: ObjectStoragePath) -> None:
         from l4m.io.storage import write_bytes

@@ -93,6 +93,12 @@ def _stat(path: Path) -> tuple[int, int, int]:
     return st.st_ino, st.st_size, st.st_mtime_ns
 
 
+def shown_names(files: list[InputFile]) -> list[str]:
+    """How reports name each file: a local file by its path, a remote one by its URL
+    (not by the temporary copy :func:`local_inputs` reads)."""
+    return [str(on_disk) if (on_disk := local(f.path)) is not None else f.url for f in files]
+
+
 @contextmanager
 def local_inputs(files: list[InputFile]) -> Iterator[tuple[list[str], list[dict]]]:
     """(local paths, fingerprint) of ``files``: local files are read in place, remote

@@ -1325,11 +1325,14 @@ def read_records(
     *,
     window: tuple[pd.Timestamp, pd.Timestamp] | None = None,
     max_dimension_length: int = 256,
+    names: Sequence[str] | None = None,
 ) -> ReadResult:
     """Read, validate and combine the input files of a metric set.
 
     :param paths: files to read, in order (see :func:`list_input_files`); ``file://``
         accepted, otherwise used as given.
+    :param names: what to call each file in errors, quarantine rows and the list of
+        files read (default: its path), e.g. the ``s3://`` URL of a temporary local copy.
     :param spec: the detector definition (``l4m.spec.DetectorSpec``).
     :param window: optional ``(start, end)``; rows with a timestamp outside
         ``start <= t < end`` (UTC; naive bounds are UTC) are quarantined.
@@ -1340,10 +1343,12 @@ def read_records(
     """
     if isinstance(paths, (str, bytes, os.PathLike)):
         paths = [paths]  # type: ignore[list-item]
+    if names is not None and len(names) != len(paths):
+        raise ValueError(f"{len(names)} names for {len(paths)} paths")
     plan = _make_plan(spec, window, max_dimension_length)
     acc = _Accumulator(plan)
-    for path in paths:
-        shown = os.fsdecode(os.fspath(path))
+    for i, path in enumerate(paths):
+        shown = os.fsdecode(os.fspath(path)) if names is None else names[i]
         local = _local_path(path)
         if plan.is_csv:
             _read_csv(local, shown, plan, acc)
