@@ -14,7 +14,7 @@ import pandas as pd
 from .calendar import Calendar
 from .groups import GroupTracker, contributions, describe_group, related_groups
 from .matrix import MEASURE, MetricMatrix, build_matrix, empty_keys
-from .model import ModelState, score_block, split_blocks
+from .model import ModelState, learn_block, score_block, split_blocks
 from .params import ModelParams
 from .severity import breadth_factor, coherent_z, feedback_damping, severity
 
@@ -88,7 +88,7 @@ class Detector:
     def learn(self, matrix: MetricMatrix) -> None:
         """Learn from intervals without producing results."""
         for sl in split_blocks(matrix.numbers, self.calendar):
-            score_block(self.state, matrix.numbers[sl], matrix.values[sl])
+            learn_block(self.state, matrix.numbers[sl], matrix.values[sl])
 
     def detect(self, matrix: MetricMatrix, *, with_scores: bool = False) -> list[IntervalResult]:
         """Score every interval of ``matrix`` in order; learn from it as it goes."""

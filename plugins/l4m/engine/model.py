@@ -135,7 +135,17 @@ def score_block(state: ModelState, numbers: np.ndarray, x: np.ndarray) -> BlockS
     Inside, arrays are (metrics, intervals) and float32, so every step is one dense
     array operation over the whole block.
     """
-    cal, prm = state.calendar, state.params
+    return _step(state, numbers, x, with_scores=True)
+
+
+def learn_block(state: ModelState, numbers: np.ndarray, x: np.ndarray) -> None:
+    """:func:`score_block` without the scores (history): the same state afterwards."""
+    _step(state, numbers, x, with_scores=False)
+
+
+def _step(state: ModelState, numbers: np.ndarray, x: np.ndarray,
+          with_scores: bool) -> BlockScores | None:
+    cal = state.calendar
     numbers = np.asarray(numbers, dtype=np.int64)
     if state.last_interval is not None and numbers[0] <= state.last_interval:
         raise ValueError(
@@ -162,25 +172,30 @@ def score_block(state: ModelState, numbers: np.ndarray, x: np.ndarray) -> BlockS
     level = _level(state, numbers, resid_seasonal)
     resid = resid_seasonal - level
     sigma = _sigma(state, kc)
-    z = resid / sigma
-
-    # Only metrics past their cold start are scored.
-    seen_before = state.n_obs[:, None] + np.cumsum(observed, axis=1) - observed
-    scored = observed & (seen_before >= prm.warmup_intervals(cal)) & np.isfinite(z)
-    fitted = (base + week + level).astype(np.float64)
-    band = prm.z_threshold * sigma.astype(np.float64)
-    unit = state.unit[:, None]
-    scores = BlockScores(
-        numbers=numbers, z=np.where(scored, z, np.nan).T.astype(np.float64),
-        expected=(unit * np.sinh(fitted)).T,
-        lower=(unit * np.sinh(fitted - band)).T,
-        upper=(unit * np.sinh(fitted + band)).T,
-    )
+    scores = _scores(state, numbers, observed, base + week + level, resid, sigma) \
+        if with_scores else None
     _learn(state, numbers, kc, qc, y, base, week, level, resid, sigma, observed)
     state.ring[:, numbers[-LEVEL_WINDOW:] % LEVEL_WINDOW] = resid_seasonal[:, -LEVEL_WINDOW:]
     state.n_obs += observed.sum(axis=1).astype(np.int32)
     state.last_interval = int(numbers[-1])
     return scores
+
+
+def _scores(state: ModelState, numbers, observed, fitted, resid, sigma) -> BlockScores:
+    """z-scores (metrics past their cold start only), expected values and bands."""
+    cal, prm = state.calendar, state.params
+    z = resid / sigma
+    seen_before = state.n_obs[:, None] + np.cumsum(observed, axis=1) - observed
+    scored = observed & (seen_before >= prm.warmup_intervals(cal)) & np.isfinite(z)
+    fitted = fitted.astype(np.float64)
+    band = prm.z_threshold * sigma.astype(np.float64)
+    unit = state.unit[:, None]
+    return BlockScores(
+        numbers=numbers, z=np.where(scored, z, np.nan).T.astype(np.float64),
+        expected=(unit * np.sinh(fitted)).T,
+        lower=(unit * np.sinh(fitted - band)).T,
+        upper=(unit * np.sinh(fitted + band)).T,
+    )
 
 
 def _columns(slots: np.ndarray):
