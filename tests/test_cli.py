@@ -197,3 +197,33 @@ def test_summary_says_when_nothing_was_scored(tmp_path):
     warm = str(RunSummary("backtest", tmp_path, intervals_detected=6,
                           detection_start="2021-01-01 00:00:00"))
     assert "detected 6 from 2021-01-01 00:00:00" in warm
+
+
+def test_rerun_into_the_same_folder_replaces_the_earlier_results(synth_data, tmp_path,
+                                                                   tutorial_spec):
+    """A rerun leaves exactly what a run into an empty folder writes: no file of the
+    earlier run (here: anomalies below the new sensitivity) survives, and it says so."""
+    args = ["backtest", "--spec", str(tutorial_spec), "--input",
+            str(synth_data / "backtest" / "input.csv")]
+    assert main([*args, "--out", str(tmp_path / "again")]) == 0
+    assert main([*args, "--out", str(tmp_path / "again"), "--sensitivity", "90"]) == 0
+    assert main([*args, "--out", str(tmp_path / "fresh"), "--sensitivity", "90"]) == 0
+
+    def files(root):
+        return {p.relative_to(root): p.read_bytes() for p in root.rglob("*")
+                if p.is_file() and p.name != "summary.json"}
+    assert files(tmp_path / "again") == files(tmp_path / "fresh")
+    assert summary(tmp_path / "again")["replaced_files"] > 0
+    assert summary(tmp_path / "fresh")["replaced_files"] == 0
+
+
+def test_a_folder_of_other_results_is_refused_and_left_alone(synth_data, tmp_path,
+                                                             tutorial_spec, capsys):
+    foreign = tmp_path / "pipeline" / "intervals" / "20210115_000000_interval.json"
+    foreign.parent.mkdir(parents=True)
+    foreign.write_text("{}")
+    code = main(["replay", "--spec", str(tutorial_spec), "--input",
+                 str(synth_data / "backtest" / "input.csv"), "--out", str(tmp_path / "pipeline")])
+    assert code == 2
+    assert "no l4m backtest or replay wrote there" in capsys.readouterr().err
+    assert [p.name for p in (tmp_path / "pipeline").rglob("*")] == ["intervals", foreign.name]

@@ -19,12 +19,25 @@ from .intervals import interval_stamp, iso_utc
 from .io.atomic import write_text_atomic
 from .io.quarantine import write_quarantine_csv
 from .io.reader import ReadResult, list_input_files, read_records, series_limit
-from .io.results import consolidate_groups, scores_table, write_interval
+from .io.results import (
+    CONTRIB_DIR,
+    GROUP_DIR,
+    SCORE_DIR,
+    consolidate_groups,
+    scores_table,
+    write_interval,
+)
 from .io.storage import write_text
 from .spec import DetectorSpec
 
 BACKTEST_TRAIN_SHARE = 0.7   # L4M: learn on the oldest 70 %, detect in the newest 30 %
 INTERVAL_DIR = "intervals"   # one marker per processed interval (what sensors wait for)
+#: the per-interval files of a batch run, by folder: a rerun into the same folder
+#: replaces them (an earlier run's file this run does not write is removed)
+RUN_FILES = {SCORE_DIR: "*_metricValueAnomalyScore.csv",
+             CONTRIB_DIR: "*_dimensionContributions.csv",
+             GROUP_DIR: "*_anomalyGroups.jsonl", INTERVAL_DIR: "*_interval.json"}
+QUARANTINE_FILE = "quarantine.csv"
 
 
 @dataclass
@@ -42,6 +55,7 @@ class RunSummary:
     rows_processed: int = 0
     rows_invalid: int = 0
     quarantine_file: str | None = None
+    replaced_files: int = 0    # files of an earlier run into the same folder, removed
 
     def as_dict(self) -> dict:
         d = dict(self.__dict__)
@@ -58,7 +72,9 @@ class RunSummary:
             f"anomalous points by measure: {found}; anomaly groups: {self.groups}",
             (f"rows processed: {self.rows_processed}, invalid: {self.rows_invalid}"
              + (f" (see {self.quarantine_file})" if self.quarantine_file else "")),
-            f"results: {self.out_dir}",
+            f"results: {self.out_dir}"
+            + (f" (replacing an earlier run's results: {self.replaced_files} of its files "
+               "removed)" if self.replaced_files else ""),
         ]
         return "\n".join(lines)
 
@@ -84,6 +100,7 @@ def read_input(spec: DetectorSpec, path: str) -> ReadResult:
 def backtest(spec: DetectorSpec, data: ReadResult, out_dir: Path, *, sensitivity: float = 0,
              scores_out: Path | None = None) -> RunSummary:
     """Learn on the oldest 70 % of the intervals with data, detect in the newest 30 %."""
+    earlier_run_files(Path(out_dir))
     detector = new_detector(spec)
     matrix = detector.matrix(data.records)
     present = matrix.numbers[~np.all(np.isnan(matrix.values), axis=1)]
@@ -113,6 +130,7 @@ def replay(spec: DetectorSpec, data: ReadResult, out_dir: Path, *, sensitivity: 
            scores_out: Path | None = None, history: ReadResult | None = None) -> RunSummary:
     """Continuous detection over every interval of the input, in order: from a cold
     start, or after learning ``history`` as an activation does."""
+    earlier_run_files(Path(out_dir))
     detector = new_detector(spec)
     learned = learn_history(detector, history) if history is not None else 0
     first = None
@@ -133,9 +151,15 @@ def write_interval_results(out_dir, spec: DetectorSpec, result: IntervalResult,
     ``out_dir`` is a Path or an ObjectStoragePath. The scheduled task and replay both
     call this, so their files are the same bytes.
     """
+    return _write_interval_results(out_dir, spec, result, sensitivity)[0]
+
+
+def _write_interval_results(out_dir, spec: DetectorSpec, result: IntervalResult,
+                            sensitivity: float) -> tuple[dict, list]:
+    """(marker, paths written) of :func:`write_interval_results`."""
     measures, dims = list(spec.measure_names), list(spec.dimensions)
-    write_interval(out_dir, result, measures=measures, dimensions=dims, timezone=spec.timezone,
-                   sensitivity=sensitivity)
+    written = write_interval(out_dir, result, measures=measures, dimensions=dims,
+                             timezone=spec.timezone, sensitivity=sensitivity)
     keep = result.rows["severity"] >= sensitivity
     found = result.rows["measure"][keep].tolist()
     marker = {
@@ -149,9 +173,33 @@ def write_interval_results(out_dir, spec: DetectorSpec, result: IntervalResult,
                              if g["AnomalyGroup"]["AnomalyGroupScore"] >= sensitivity),
         "Sensitivity": float(sensitivity),
     }
-    name = f"{interval_stamp(result.epoch)}_interval.json"
-    write_text(out_dir / INTERVAL_DIR / name, json.dumps(marker, indent=1, sort_keys=True))
-    return marker
+    path = out_dir / INTERVAL_DIR / f"{interval_stamp(result.epoch)}_interval.json"
+    write_text(path, json.dumps(marker, indent=1, sort_keys=True))
+    return marker, [*written, path]
+
+
+def earlier_run_files(out_dir: Path) -> list[Path]:
+    """The per-interval files of an earlier backtest or replay into ``out_dir``.
+
+    A folder that holds such files without a ``summary.json`` of a backtest or replay
+    (the scheduled pipeline's results, or someone else's) is refused with
+    ``FileExistsError``: a rerun replaces only its own kind of results.
+    """
+    earlier = sorted(p for folder, pattern in RUN_FILES.items()
+                     for p in (out_dir / folder).glob(pattern))
+    if earlier and _batch_mode(out_dir / "summary.json") not in ("backtest", "replay"):
+        raise FileExistsError(
+            f"{out_dir}: holds detection results that no l4m backtest or replay wrote there "
+            f"(e.g. {earlier[0].relative_to(out_dir)}, and no summary.json of one): choose "
+            "another output folder")
+    return earlier
+
+
+def _batch_mode(summary: Path) -> str | None:
+    try:
+        return json.loads(summary.read_text(encoding="utf-8")).get("mode")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _finish(spec, detector, data, results: list[IntervalResult], summary: RunSummary,
@@ -160,10 +208,21 @@ def _finish(spec, detector, data, results: list[IntervalResult], summary: RunSum
     measures, dims = list(spec.measure_names), list(spec.dimensions)
     counts = dict.fromkeys(measures, 0)
     scored = [r for r in results if r.metrics_scored]
+    earlier = earlier_run_files(out_dir)
+    written: set[Path] = set()
     for r in results:
-        marker = write_interval_results(out_dir, spec, r, sensitivity)
+        marker, paths = _write_interval_results(out_dir, spec, r, sensitivity)
+        written.update(paths)
         for m, n in marker["Anomalies"].items():
             counts[m] += n
+    stale = [p for p in earlier if p not in written]
+    old_quarantine = out_dir / QUARANTINE_FILE
+    if not data.quarantine and old_quarantine.exists() \
+            and _batch_mode(out_dir / "summary.json") in ("backtest", "replay"):
+        stale.append(old_quarantine)
+    for path in stale:
+        path.unlink()
+    summary.replaced_files = len(stale)
     groups_file = consolidate_groups(out_dir, rebuild=True)   # older group files rewritten too
     if scores_out is not None:
         table = scores_table(results, detector.keys, dims, spec.timezone)
@@ -176,7 +235,7 @@ def _finish(spec, detector, data, results: list[IntervalResult], summary: RunSum
     summary.rows_processed = data.quality.rows_processed
     summary.rows_invalid = data.quality.rows_invalid
     if data.quarantine:
-        path = out_dir / "quarantine.csv"
+        path = out_dir / QUARANTINE_FILE
         write_quarantine_csv(data.quarantine, path)
         summary.quarantine_file = str(path)
     quality = {"DataQualityMetricList": data.quality.to_l4m()}
