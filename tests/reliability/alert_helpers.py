@@ -45,7 +45,8 @@ def write_definition(home: Path, targets: list[str], aws: dict | None = None) ->
                 "TemplatedPathList": ["s3://bucket/ecommerce/live/{{yyyyMMdd}}/{{HHmm}}"]}}},
         "Alerts": [{"AlertName": f"alert-{i}", "AlertSensitivityThreshold": 50,
                     "Action": action} for i, action in enumerate(actions)],
-        "Storage": {"ResultsPath": f"file://{home}/results"},
+        "Storage": {"ResultsPath": f"file://{home}/results",
+                    "StatePath": f"file://{home}/state"},
     }
     if aws:
         doc["Aws"] = aws

@@ -7,13 +7,15 @@ is whole or absent; the retry delivers every alert, leaves the record byte-ident
 an uninterrupted run's, and sends nothing the record already lists as sent. The one
 window left, killed after SNS accepted a message but before the record says so, sends
 that message again: delivered twice on the standard topic, once on the FIFO topic (its
-deduplication id is the event's).
+deduplication id is the event's). Two deliveries of one interval at once take turns
+on the detector's lock: each alert is sent once.
 """
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import boto3
@@ -46,6 +48,14 @@ def child(case: dict, *args) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True)
 
 
+def finished(process: subprocess.Popen) -> dict:
+    """The RESULT report of a child that ran to the end."""
+    out, err = process.communicate(timeout=120)
+    lines = [line for line in out.splitlines() if line.startswith("RESULT ")]
+    assert lines, err[-3000:]
+    return json.loads(lines[-1][len("RESULT "):])
+
+
 def retry(case: dict) -> dict:
     """The task's retry, as Airflow runs it (in this process)."""
     return SendAlertsOperator(task_id="send_alerts", definition=case["definition"],
@@ -55,10 +65,7 @@ def retry(case: dict) -> dict:
 @pytest.fixture(scope="module")
 def reference(aws, tmp_path_factory):
     case = prepare(aws, tmp_path_factory.mktemp("reference", numbered=False))
-    out, err = child(case).communicate(timeout=120)
-    lines = [line for line in out.splitlines() if line.startswith("RESULT ")]
-    assert lines, err[-3000:]
-    report = json.loads(lines[-1][len("RESULT "):])
+    report = finished(child(case))
     assert report["counts"] == {"anomaly_alerts_sent": 2, "data_missing_alerts_sent": 0,
                                 "already_sent": 0, "groups": 1}
     assert [sorted(deliveries(aws[1], url).values()) for url in case["queues"].values()] == [
@@ -110,3 +117,22 @@ def test_kill_at_every_delivery_step_then_retry_sends_each_alert_once(
                      and not topic.endswith(".fifo"))
             arrived = deliveries(aws[1], url)
             assert sorted(arrived.values()) == [2 if twice else 1], (k, topic, arrived)
+
+
+def test_two_deliveries_at_once_send_each_alert_once(aws, tmp_path):
+    """A second delivery (the notifier, a manual rerun) starting while the first is
+    sending waits for the detector's lock, then finds every alert sent."""
+    case = prepare(aws, tmp_path / "together")
+    go = tmp_path / "go"
+    second = child(case, "--start-when", go)      # imported and waiting
+    first = child(case, "--slow-send", 2)
+    deadline = time.monotonic() + 120
+    while not record(case["home"]).exists():      # the first wrote its intent: sending
+        assert first.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    go.touch()
+    reports = [finished(first), finished(second)]
+    assert [(r["counts"]["anomaly_alerts_sent"], r["counts"]["already_sent"])
+            for r in reports] == [(2, 0), (0, 2)]
+    for url in case["queues"].values():
+        assert sorted(deliveries(aws[1], url).values()) == [1]

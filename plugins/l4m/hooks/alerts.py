@@ -122,7 +122,20 @@ class L4MAlertsHook(BaseHook):
         others; then :class:`AlertDeliveryError` names each alert, target and error.
         Returns the counts ``anomaly_alerts_sent``, ``data_missing_alerts_sent`` and
         ``already_sent``.
+
+        A delivery holds the detector's lock (:class:`~l4m.io.lock.DetectorLock` on its
+        state root) from reading the record to its last write, so two deliveries at once
+        (the operator and the data-missing notifier, a manual rerun) take turns and the
+        second sees what the first sent.
         """
+        from l4m.io.lock import DetectorLock, default_owner
+
+        with DetectorLock(resolve(self.spec).state, conn_id=self.aws_conn_id,
+                          owner=f"alert delivery, {default_owner()}"):
+            return self._deliver(epoch, batch)
+
+    def _deliver(self, epoch: int, batch: list[tuple[AlertSpec, dict]]) -> dict:
+        """:meth:`deliver`, under the lock."""
         path = self._interval_file(ALERTS_DIR, "alerts.jsonl", epoch)
         record = _read_record(path)
         counts = {"anomaly_alerts_sent": 0, "data_missing_alerts_sent": 0, "already_sent": 0}
