@@ -322,8 +322,9 @@ def test_a_persistent_s3_failure_fails_the_detect_and_its_retry_finishes_it(
     prefix = f"persistent-{case}"
     definition = s3_detector(prefix)
     fault = aws.fail("s3", operation, "InternalError", 500, match=prefix + where)
-    with pytest.raises(OSError, match="InternalError|injected"):
+    with pytest.raises(OSError, match="InternalError|injected") as failure:
         DetectorHook.from_file(definition).detect_interval(INTERVAL)
+    assert re.search(f"s3://[^ ]*/{prefix}{where}", str(failure.value)), failure.value
     assert fault.hits == 2                         # botocore's attempts, then it gave up
     aws.faults.clear()
     for key, body in objects(aws.s3, prefix).items():   # old or final, never partial

@@ -19,7 +19,7 @@ from ..engine.detector import Detector
 from ..engine.groups import GroupTracker
 from ..engine.model import STATE_ARRAYS, ModelState
 from ..engine.params import ModelParams
-from .storage import local, names, write_bytes, write_text
+from .storage import local, names, read_bytes, write_bytes, write_text
 
 FORMAT_VERSION = 1
 
@@ -75,18 +75,18 @@ def prune_versions(root, keep: int) -> list[str]:
 
 def load_detector(folder) -> Detector:
     """Load a detector saved by :func:`save_detector` (a Path or an ObjectStoragePath)."""
-    meta = json.loads((folder / "detector.json").read_text())
+    meta = json.loads(read_bytes(folder / "detector.json"))
     if meta.get("format") != FORMAT_VERSION:
         raise ValueError(f"{folder}: unsupported detector state format {meta.get('format')!r}")
     calendar = Calendar(meta["interval_seconds"], meta["utc_offset_seconds"])
     params = ModelParams(**meta["params"])
     dims = meta["dimensions"]
-    keys = pd.read_csv(io.BytesIO((folder / "keys.csv").read_bytes()), dtype=str,
+    keys = pd.read_csv(io.BytesIO(read_bytes(folder / "keys.csv")), dtype=str,
                        keep_default_na=False)
     state = ModelState.empty(calendar, params, 0)
     on_disk = local(folder)                 # a local file is read member by member
     source = on_disk / "model.npz" if on_disk is not None else \
-        io.BytesIO((folder / "model.npz").read_bytes())
+        io.BytesIO(read_bytes(folder / "model.npz"))
     with np.load(source, allow_pickle=False) as arrays:
         for name in STATE_ARRAYS:
             setattr(state, name, arrays[name])

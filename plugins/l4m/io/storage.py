@@ -8,6 +8,7 @@ remote writes are one ``write_bytes``. Nothing here reads, modifies and writes b
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 from .atomic import write_atomic, write_bytes_atomic
@@ -26,13 +27,38 @@ def local(path) -> Path | None:
     return None
 
 
+@contextmanager
+def named(path):
+    """Put ``path`` in front of an ``OSError`` that does not name it (s3fs's errors carry
+    S3's message, ``InternalError``, ``Access Denied``, but not the object's key)."""
+    try:
+        yield
+    except OSError as exc:
+        if str(path) in str(exc):
+            raise
+        args = ((exc.errno, f"{path}: {exc.strerror}") if exc.errno is not None
+                and exc.strerror else (f"{path}: {exc}",))
+        try:
+            renamed = type(exc)(*args)
+        except TypeError:             # an OSError subclass with another signature
+            renamed = OSError(*args)
+        raise renamed from exc
+
+
+def read_bytes(path) -> bytes:
+    """The whole content of ``path``; an error names it."""
+    with named(path):
+        return path.read_bytes()
+
+
 def write_bytes(path, data: bytes) -> None:
     """Write ``data`` as the whole content of ``path`` (atomic on both kinds of storage)."""
     on_disk = local(path)
     if on_disk is not None:
         write_bytes_atomic(on_disk, data)
     else:
-        path.write_bytes(data)
+        with named(path):
+            path.write_bytes(data)
 
 
 def write_keeping_prefix(path, prefix: int, tail: bytes) -> None:
@@ -45,10 +71,11 @@ def write_keeping_prefix(path, prefix: int, tail: bytes) -> None:
     on_disk = local(path)
     if on_disk is None:
         head = b""
-        if prefix:
-            with path.open("rb") as fh:
-                head = fh.read(prefix)
-        path.write_bytes(head + tail)
+        with named(path):
+            if prefix:
+                with path.open("rb") as fh:
+                    head = fh.read(prefix)
+            path.write_bytes(head + tail)
         return
 
     def fill(dst) -> None:
