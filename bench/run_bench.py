@@ -581,6 +581,24 @@ def table(header: list[str], rows: list[list]) -> list[str]:
     return out + [""]
 
 
+def per_peer_speed(datasets: dict) -> list[str]:
+    """Our series/s over each peer's, per dataset, and the peers we beat 100x everywhere."""
+    ratios: dict[str, dict[str, float]] = {}
+    for name, d in datasets.items():
+        ours = d["detectors"]["l4m"]["speed"]["engine_series_per_s"]
+        ratios[name] = {p: ours / e["speed"]["series_per_s"]
+                        for p, e in d["detectors"].items() if p != "l4m" and "error" not in e}
+    peers = [p for p in ALL_PEERS if any(p in r for r in ratios.values())]
+    lines = table(["dataset", *peers],
+                  [[name, *(fmt(r[p], 1) + "x" if p in r else "-" for p in peers)]
+                   for name, r in ratios.items()])
+    beaten = [p for p in peers if all(r.get(p, 0) >= SPEED_TARGET for r in ratios.values())]
+    if beaten:
+        lines += [(f"At least {SPEED_TARGET:.0f}x faster than {', '.join(beaten)} on every "
+                   "dataset."), ""]
+    return lines
+
+
 def ratios_section(summary: dict) -> list[str]:
     """Headline ratios and plain verdicts on the targets."""
     acc, speed, cont = summary["ratios"]["accuracy"], summary["ratios"]["speed"], summary[
@@ -635,6 +653,8 @@ def ratios_section(summary: dict) -> list[str]:
         if big:
             lines.append(f"On the largest replicated panel ({fmt(big[-1]['series'])} series) the "
                          f"ratio is {big[-1]['ratio']:.2f}x.")
+        lines += ["", "Against each peer (backtest series/s, ours / peer's, the same input):", ""]
+        lines += per_peer_speed(summary["datasets"])
     lines += ["", "### Continuous scoring", ""]
     if "skipped" in cont:
         lines.append(f"Skipped: {cont['skipped']}.")
