@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.parse
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from typing import NamedTuple
@@ -117,6 +118,13 @@ def needs(calls: Iterable[dict], account: str) -> list[Need]:
 
 def _s3(op, params, call, account):
     bucket = f"arn:aws:s3:::{params.get('Bucket')}"
+    if op == "UploadPartCopy":             # writes the part, reads the copy source
+        source = params["CopySource"]     # botocore has made it "bucket/key" by now
+        if isinstance(source, dict):
+            source = f"{source['Bucket']}/{source['Key']}"
+        source = urllib.parse.unquote(source.split("?versionId=")[0]).lstrip("/")
+        return [Need("s3:PutObject", f"{bucket}/{params['Key']}"),
+                Need("s3:GetObject", f"arn:aws:s3:::{source}")]
     if op in S3_OBJECT_OPERATIONS:
         found = [Need(S3_OBJECT_OPERATIONS[op], f"{bucket}/{params['Key']}")]
         if op in ("GetObject", "HeadObject") and call.get("error") in MISSING:

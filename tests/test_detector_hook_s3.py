@@ -100,3 +100,59 @@ def test_quarantine_rows_of_s3_input_name_the_s3_object(s3, tmp_path):
     rows = pd.read_csv(pd.io.common.StringIO(body))
     assert rows[["file", "row", "field", "value"]].to_dict("records") == [
         {"file": f"s3://l4m/{key}", "row": len(lines) + 1, "field": "views", "value": "lots"}]
+
+
+def test_s3_rewrite_keeps_a_long_prefix_inside_s3(s3, tmp_path, monkeypatch):
+    """``anomalyGroups.jsonl`` on S3: past 5 MiB its unchanged prefix is copied inside S3
+    (UploadPartCopy), only the tail is uploaded, and nothing is downloaded. A failed
+    part aborts the upload and leaves the object as it was. The pipeline's IAM policy
+    allows every request, the abort included."""
+    import dataclasses
+
+    from aws_iam import denied, needs, recording
+    from botocore.client import BaseClient
+    from botocore.exceptions import ClientError
+    from l4m.aws.iam import policy
+    from l4m.io.storage import MIN_COPY_PART, open_path, write_keeping_prefix
+    from l4m.locations import resolve
+    from l4m.spec import parse_spec_json
+
+    head = bytes(range(256)) * (MIN_COPY_PART // 256 + 1)
+    s3.put_object(Bucket="l4m", Key="r/anomalyGroups.jsonl", Body=head + b"old tail")
+    path = open_path("s3://l4m/r/anomalyGroups.jsonl", "aws_default")
+    calls: list[dict] = []
+    with recording(calls.append):
+        write_keeping_prefix(path, len(head), b"new tail\n")
+    assert s3.get_object(Bucket="l4m", Key="r/anomalyGroups.jsonl")["Body"].read() == \
+        head + b"new tail\n"
+    operations = [c["operation"] for c in calls]
+    assert "UploadPartCopy" in operations and "GetObject" not in operations
+    [upload] = [c["params"] for c in calls if c["operation"] == "UploadPart"]
+    assert upload["PartNumber"] == 2
+
+    with pytest.raises(OSError, match="anomalyGroups.jsonl has fewer than"):
+        write_keeping_prefix(path, len(head) + 100, b"x")
+
+    real_call = BaseClient._make_api_call
+
+    def failing_part(client, operation, params):
+        if operation == "UploadPart":
+            raise ClientError({"Error": {"Code": "InternalError", "Message": "injected"}},
+                              operation)
+        return real_call(client, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", failing_part)
+    with recording(calls.append), pytest.raises(OSError, match="r/anomalyGroups.jsonl.*injected"):
+        write_keeping_prefix(path, len(head), b"other tail\n")
+    monkeypatch.undo()
+    assert s3.get_object(Bucket="l4m", Key="r/anomalyGroups.jsonl")["Body"].read() == \
+        head + b"new tail\n"
+    assert not s3.list_multipart_uploads(Bucket="l4m").get("Uploads")
+    assert "AbortMultipartUpload" in [c["operation"] for c in calls]
+
+    write_dataset(tmp_path / "synth", seed=5, days=1)
+    spec = parse_spec_json(
+        (tmp_path / "synth" / "ecommerce" / "definition.json").read_text(), source="d")
+    locations = dataclasses.replace(resolve(spec), results="s3://l4m/r")
+    granted = policy(spec, region="us-east-1", account="123456789012", locations=locations)
+    assert denied(granted, needs(calls, "123456789012")) == []

@@ -179,4 +179,6 @@ def test_the_policy_grants_nothing_the_pipeline_does_not_use(e2e, republished, w
     SPICE and a Lambda alert too)."""
     spec, calls = republished[which]
     requests = needs(e2e["calls"], ACCOUNT) + needs(calls, ACCOUNT)
-    assert file_or_folder(spec, unused(policy(spec), requests)) == []
+    # used only when a multipart rewrite of a result fails (test_detector_hook_s3.py)
+    failure_only = ["DetectorResults: action s3:AbortMultipartUpload"]
+    assert file_or_folder(spec, unused(policy(spec), requests)) == failure_only

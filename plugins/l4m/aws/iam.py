@@ -15,7 +15,9 @@ from l4m.spec import DetectorSpec
 from l4m.spec_paths import live_root
 
 S3_READ = ("s3:GetObject",)
-S3_WRITE = ("s3:GetObject", "s3:PutObject")
+# Results: a long anomalyGroups.jsonl is rewritten by a multipart upload copying its
+# prefix inside S3 (UploadPartCopy: GetObject on it, PutObject), aborted if it fails.
+S3_WRITE = ("s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload")
 # State: the lock object is released and old model versions pruned with DeleteObject.
 S3_STATE = ("s3:GetObject", "s3:PutObject", "s3:DeleteObject")
 # ListBucket on each bucket, without an s3:prefix condition: S3 answers a GET or HEAD of

@@ -8,12 +8,14 @@ remote writes are one ``write_bytes``. Nothing here reads, modifies and writes b
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from .atomic import write_atomic, write_bytes_atomic
 
 LOCAL_PROTOCOLS = ("file", "local", "")
+#: S3's smallest part (but the last) of a multipart upload, and its largest
+MIN_COPY_PART, MAX_PART = 5 * 2**20, 5 * 2**30
 
 
 def local(path) -> Path | None:
@@ -65,10 +67,14 @@ def write_keeping_prefix(path, prefix: int, tail: bytes) -> None:
     """Replace ``path`` by its own first ``prefix`` bytes followed by ``tail``, atomically.
 
     Locally the kept bytes are copied into the temporary file in the kernel where it
-    can (``os.copy_file_range``), else in 1 MiB chunks; an object store gets one PUT of
-    the whole.
+    can (``os.copy_file_range``), else in 1 MiB chunks. On S3 a prefix of at least
+    :data:`MIN_COPY_PART` is copied inside S3 (:func:`_s3_keep_prefix`), so only the tail
+    travels; a shorter one, or another object store, gets one PUT of the whole.
     """
     on_disk = local(path)
+    if on_disk is None and prefix >= MIN_COPY_PART and s3_location(path) is not None:
+        _s3_keep_prefix(path, prefix, tail)
+        return
     if on_disk is None:
         head = b""
         with named(path):
@@ -85,6 +91,62 @@ def write_keeping_prefix(path, prefix: int, tail: bytes) -> None:
         dst.write(tail)
 
     write_atomic(on_disk, fill)
+
+
+def s3_location(path) -> tuple[str | None, str, str] | None:
+    """(connection id, bucket, key) of an ``s3://`` ObjectStoragePath, else None."""
+    protocol = getattr(path, "protocol", "")
+    protocol = protocol[0] if isinstance(protocol, (tuple, list)) else protocol
+    if protocol not in ("s3", "s3a", "s3n"):
+        return None
+    conn_id = getattr(path, "conn_id", None) or path.storage_options.get("conn_id")
+    bucket = path.bucket.rpartition("@")[2]     # Airflow 2 keeps conn_id@ in the bucket
+    return conn_id, bucket, path.key
+
+
+def _s3_keep_prefix(path, prefix: int, tail: bytes) -> None:
+    """Replace an S3 object by its first ``prefix`` bytes and ``tail``, in one multipart
+    upload: the prefix copied inside S3 (``UploadPartCopy``), only the tail uploaded.
+    The object changes at ``CompleteMultipartUpload``, whole; a failure aborts the upload.
+
+    ObjectStoragePath and s3fs have no ranged server-side copy, hence the amazon
+    provider's S3 client here.
+    """
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    conn_id, bucket, key = s3_location(path)
+    client = S3Hook(aws_conn_id=conn_id).get_conn()
+    try:
+        current = client.head_object(Bucket=bucket, Key=key)
+        if current["ContentLength"] < prefix:
+            raise OSError(f"{path} has fewer than {prefix} bytes")
+        upload = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    except (BotoCoreError, ClientError) as exc:
+        raise OSError(f"{path}: {exc}") from exc
+    try:
+        pieces = -(-prefix // MAX_PART)
+        size = -(-prefix // pieces)               # equal pieces: none under MIN_COPY_PART
+        parts = []
+        for start in range(0, prefix, size):
+            reply = client.upload_part_copy(
+                Bucket=bucket, Key=key, UploadId=upload, PartNumber=len(parts) + 1,
+                CopySource={"Bucket": bucket, "Key": key},
+                CopySourceIfMatch=current["ETag"],        # the object measured above
+                CopySourceRange=f"bytes={start}-{min(start + size, prefix) - 1}")
+            parts.append({"PartNumber": len(parts) + 1, "ETag": reply["CopyPartResult"]["ETag"]})
+        if tail:
+            reply = client.upload_part(Bucket=bucket, Key=key, UploadId=upload,
+                                       PartNumber=len(parts) + 1, Body=tail)
+            parts.append({"PartNumber": len(parts) + 1, "ETag": reply["ETag"]})
+        client.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload,
+                                         MultipartUpload={"Parts": parts})
+    except BaseException as exc:
+        with suppress(BotoCoreError, ClientError):
+            client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload)
+        if isinstance(exc, (BotoCoreError, ClientError)):
+            raise OSError(f"{path}: {exc}") from exc
+        raise
 
 
 def _copy_head(src, dst, size: int) -> None:
