@@ -184,8 +184,11 @@ def time_engine(spec, records: pd.DataFrame) -> dict:
 def replicate(records: pd.DataFrame, dims: list[str], copies: int) -> pd.DataFrame:
     """``copies`` copies of the records, the last dimension's values renamed per copy."""
     last = dims[-1]
-    parts = [records.assign(**{last: records[last] + f"~{i:03d}"}) for i in range(copies)]
-    return pd.concat(parts, ignore_index=True)
+    text = records[last].astype(str)
+    parts = [records.assign(**{last: text + f"~{i:03d}"}) for i in range(copies)]
+    out = pd.concat(parts, ignore_index=True)
+    out[last] = out[last].astype("category")      # as the reader gives dimensions
+    return out
 
 
 def engine_job(spec_path: str, input_path: str, target_series: int = 0,

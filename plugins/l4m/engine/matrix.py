@@ -107,13 +107,27 @@ def build_matrix(records: pd.DataFrame, *, measures: list[tuple[str, str]], dime
 
 
 def _combinations(records: pd.DataFrame, dimensions: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
-    """A code per record for its dimension combination, and the combinations (as str)."""
+    """A code per record for its dimension combination (in order of first appearance),
+    and the combinations (as str).
+
+    Each dimension is factorized alone (cheap on the reader's categorical columns), only
+    its distinct values are turned into text, and the per-dimension codes are combined
+    into one code per record, re-numbered after each dimension so it stays small.
+    """
     if not dimensions:
         return np.zeros(len(records), np.int64), pd.DataFrame(index=[0])
-    grouped = pd.DataFrame({d: records[d].astype(str) for d in dimensions}).groupby(
-        dimensions, sort=False, dropna=False)
-    combos = grouped.size().index.to_frame(index=False).astype(object)
-    return grouped.ngroup().to_numpy(np.int64), combos
+    combined = np.zeros(len(records), np.int64)
+    per_dim = []
+    for dim in dimensions:
+        codes, uniques = pd.factorize(records[dim], use_na_sentinel=False)
+        text_codes, text = pd.factorize(np.asarray(uniques, dtype=object).astype(str))
+        codes = text_codes[codes]              # values with the same text are one value
+        per_dim.append((codes, text))
+        combined, _ = pd.factorize(combined * len(text) + codes)
+    first = np.unique(combined, return_index=True)[1]
+    combos = pd.DataFrame({dim: np.asarray(text, dtype=object)[codes[first]]
+                           for dim, (codes, text) in zip(dimensions, per_dim)})
+    return combined.astype(np.int64), combos
 
 
 def _extend_keys(keys: pd.DataFrame, seen: pd.DataFrame, dimensions: list[str],

@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 
 from l4m.engine.matrix import default_max_series
 from l4m.io.quarantine import QuarantinedRow, _local_path, printable
@@ -578,12 +579,13 @@ class _Accumulator:
         plan = self.plan
         if self.parts:
             merged = {
-                key: np.concatenate([part[key] for part in self.parts])
+                key: (union_categoricals([part[key] for part in self.parts])
+                      if key in plan.dims else np.concatenate([part[key] for part in self.parts]))
                 for key in self.parts[0]
             }
         else:
             merged = {"timestamp": np.empty(0, dtype=np.int64)}
-            merged.update({d: np.empty(0, dtype=object) for d in plan.dims})
+            merged.update({d: _categorical(np.empty(0, dtype=object)) for d in plan.dims})
             merged.update({m: np.empty(0, dtype=np.float64) for m in plan.measures})
         data: dict[str, Any] = {
             "timestamp": pd.DatetimeIndex(merged["timestamp"].view("datetime64[ns]")).tz_localize(
@@ -591,7 +593,7 @@ class _Accumulator:
             )
         }
         for dim in plan.dims:
-            data[dim] = pd.Series(merged[dim], dtype=object, copy=False)
+            data[dim] = pd.Series(merged[dim], copy=False)
         for measure in plan.measures:
             data[measure] = merged[measure]
         records = pd.DataFrame(data)
@@ -608,7 +610,8 @@ class _Accumulator:
         if len(records) == 0:
             series = 0
         elif plan.dims:
-            present = records.groupby(list(plan.dims), sort=False)[list(plan.measures)].count()
+            present = records.groupby(list(plan.dims), sort=False, observed=True)[
+                list(plan.measures)].count()
             series = int((present.to_numpy() > 0).sum())
         else:
             series = int((records[list(plan.measures)].count().to_numpy() > 0).sum())
@@ -623,6 +626,14 @@ class _Accumulator:
             time_series_count=series,
         )
         return ReadResult(records=records, quarantine=self.quarantine, quality=quality)
+
+
+def _categorical(values: np.ndarray) -> pd.Categorical:
+    """Dimension values as a categorical (a code per row, each distinct text stored once:
+    a large read holds small codes, not a string object per row), with object categories
+    in every chunk so the chunks' categoricals can be joined."""
+    codes, uniques = pd.factorize(values)
+    return pd.Categorical.from_codes(codes, categories=pd.Index(uniques, dtype=object))
 
 
 # --------------------------------------------------------------------------- validation
@@ -890,7 +901,7 @@ def _validate(
     everything = keep.all()
     part: dict[str, np.ndarray] = {"timestamp": ts_ns if everything else ts_ns[keep]}
     for i, dim in enumerate(plan.dims):
-        part[dim] = raws[1 + i].copy() if everything else raws[1 + i][keep]
+        part[dim] = _categorical(raws[1 + i] if everything else raws[1 + i][keep])
     for i, measure in enumerate(plan.measures):
         part[measure] = values[i] if everything else values[i][keep]
     acc.add(part, shown)
