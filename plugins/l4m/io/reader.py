@@ -163,8 +163,9 @@ class DataQuality:
 
 @dataclass
 class ReadResult:
-    """Records (``timestamp`` UTC, dimensions as str, measures as float64), quarantine
-    rows sorted by file then line then field, and the data-quality counts."""
+    """Records (``timestamp`` UTC, dimensions as categoricals of str, measures as
+    float64), quarantine rows sorted by file then line then field, and the data-quality
+    counts."""
 
     records: pd.DataFrame
     quarantine: list[QuarantinedRow]
