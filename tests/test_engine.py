@@ -241,3 +241,23 @@ def test_core_modules_do_not_import_airflow(module):
             "('airflow', 'boto3', 'botocore')]; print(bad); sys.exit(1 if bad else 0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_aggregation_keys_dimension_values_by_their_text():
+    """Values with the same text are one metric (1 and "1"), a missing value is "nan",
+    and categorical columns (as the reader gives) aggregate like plain ones, whatever
+    categories a filter left unused."""
+    from l4m.engine.matrix import build_matrix
+
+    stamps = pd.to_datetime(["2021-01-01 00:10", "2021-01-01 00:20", "2021-01-01 00:30",
+                             "2021-01-01 01:10"], utc=True)
+    shop = pd.Categorical(["b", "a", "b", "b"], categories=["unused", "a", "b"])
+    plain = pd.DataFrame({"timestamp": stamps, "shop": np.asarray(shop, dtype=object),
+                          "code": [1, "1", np.nan, "1"], "sales": [1.0, 2.0, 4.0, 8.0]})
+    as_read = plain.assign(shop=shop)
+    matrices = [build_matrix(frame, measures=[("sales", "SUM")], dimensions=["shop", "code"],
+                             calendar=Calendar(3600)) for frame in (plain, as_read)]
+    for m in matrices:
+        keys = [tuple(k) for k in m.keys[["shop", "code"]].itertuples(index=False)]
+        assert keys == [("a", "1"), ("b", "1"), ("b", "nan")]
+        np.testing.assert_array_equal(m.values, [[2.0, 1.0, 4.0], [np.nan, 8.0, np.nan]])
