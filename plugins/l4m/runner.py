@@ -100,7 +100,7 @@ def read_input(spec: DetectorSpec, path: str) -> ReadResult:
 def backtest(spec: DetectorSpec, data: ReadResult, out_dir: Path, *, sensitivity: float = 0,
              scores_out: Path | None = None) -> RunSummary:
     """Learn on the oldest 70 % of the intervals with data, detect in the newest 30 %."""
-    earlier_run_files(Path(out_dir))
+    earlier = earlier_run_files(Path(out_dir))
     detector = new_detector(spec)
     matrix = detector.matrix(data.records)
     present = matrix.numbers[~np.all(np.isnan(matrix.values), axis=1)]
@@ -110,7 +110,7 @@ def backtest(spec: DetectorSpec, data: ReadResult, out_dir: Path, *, sensitivity
     detector.learn(matrix.rows(slice(0, split)))
     results = detector.detect(matrix.rows(slice(split, None)), with_scores=scores_out is not None)
     summary = RunSummary("backtest", Path(out_dir), intervals_learned=split)
-    return _finish(spec, detector, data, results, summary, sensitivity, scores_out)
+    return _finish(spec, detector, data, results, summary, sensitivity, scores_out, earlier)
 
 
 def learn_history(detector: Detector, data: ReadResult, until: dt.datetime | None = None) -> int:
@@ -130,7 +130,7 @@ def replay(spec: DetectorSpec, data: ReadResult, out_dir: Path, *, sensitivity: 
            scores_out: Path | None = None, history: ReadResult | None = None) -> RunSummary:
     """Continuous detection over every interval of the input, in order: from a cold
     start, or after learning ``history`` as an activation does."""
-    earlier_run_files(Path(out_dir))
+    earlier = earlier_run_files(Path(out_dir))
     detector = new_detector(spec)
     learned = learn_history(detector, history) if history is not None else 0
     first = None
@@ -141,7 +141,7 @@ def replay(spec: DetectorSpec, data: ReadResult, out_dir: Path, *, sensitivity: 
         raise ValueError("the replayed input starts before the end of the history")
     results = detector.detect(matrix, with_scores=scores_out is not None)
     summary = RunSummary("replay", Path(out_dir), intervals_learned=learned)
-    return _finish(spec, detector, data, results, summary, sensitivity, scores_out)
+    return _finish(spec, detector, data, results, summary, sensitivity, scores_out, earlier)
 
 
 def write_interval_results(out_dir, spec: DetectorSpec, result: IntervalResult,
@@ -179,20 +179,23 @@ def _write_interval_results(out_dir, spec: DetectorSpec, result: IntervalResult,
 
 
 def earlier_run_files(out_dir: Path) -> list[Path]:
-    """The per-interval files of an earlier backtest or replay into ``out_dir``.
+    """The files of an earlier backtest or replay into ``out_dir`` that a rerun replaces:
+    its per-interval files and its ``quarantine.csv``.
 
-    A folder that holds such files without a ``summary.json`` of a backtest or replay
-    (the scheduled pipeline's results, or someone else's) is refused with
+    A folder that holds per-interval files without a ``summary.json`` of a backtest or
+    replay (the scheduled pipeline's results, or someone else's) is refused with
     ``FileExistsError``: a rerun replaces only its own kind of results.
     """
     earlier = sorted(p for folder, pattern in RUN_FILES.items()
                      for p in (out_dir / folder).glob(pattern))
-    if earlier and _batch_mode(out_dir / "summary.json") not in ("backtest", "replay"):
+    batch = _batch_mode(out_dir / "summary.json") in ("backtest", "replay")
+    if earlier and not batch:
         raise FileExistsError(
             f"{out_dir}: holds detection results that no l4m backtest or replay wrote there "
             f"(e.g. {earlier[0].relative_to(out_dir)}, and no summary.json of one): choose "
             "another output folder")
-    return earlier
+    quarantine = out_dir / QUARANTINE_FILE
+    return earlier + ([quarantine] if batch and quarantine.exists() else [])
 
 
 def _batch_mode(summary: Path) -> str | None:
@@ -203,23 +206,18 @@ def _batch_mode(summary: Path) -> str | None:
 
 
 def _finish(spec, detector, data, results: list[IntervalResult], summary: RunSummary,
-            sensitivity, scores_out) -> RunSummary:
+            sensitivity, scores_out, earlier: list[Path]) -> RunSummary:
     out_dir = summary.out_dir
     measures, dims = list(spec.measure_names), list(spec.dimensions)
     counts = dict.fromkeys(measures, 0)
     scored = [r for r in results if r.metrics_scored]
-    earlier = earlier_run_files(out_dir)
-    written: set[Path] = set()
+    written = {out_dir / QUARANTINE_FILE} if data.quarantine else set()   # rewritten below
     for r in results:
         marker, paths = _write_interval_results(out_dir, spec, r, sensitivity)
         written.update(paths)
         for m, n in marker["Anomalies"].items():
             counts[m] += n
     stale = [p for p in earlier if p not in written]
-    old_quarantine = out_dir / QUARANTINE_FILE
-    if not data.quarantine and old_quarantine.exists() \
-            and _batch_mode(out_dir / "summary.json") in ("backtest", "replay"):
-        stale.append(old_quarantine)
     for path in stale:
         path.unlink()
     summary.replaced_files = len(stale)

@@ -22,11 +22,15 @@ def local(path) -> Path | None:
     """The local filesystem path behind ``path``, or None for an object store."""
     if isinstance(path, Path) and not hasattr(path, "protocol"):
         return path
-    protocol = getattr(path, "protocol", "")
-    protocol = protocol[0] if isinstance(protocol, (tuple, list)) else protocol
-    if protocol in LOCAL_PROTOCOLS:
+    if _protocol(path) in LOCAL_PROTOCOLS:
         return Path(getattr(path, "path", str(path)))
     return None
+
+
+def _protocol(path) -> str:
+    """``file``, ``s3``… of an ObjectStoragePath (its first name for the scheme)."""
+    protocol = getattr(path, "protocol", "")
+    return protocol[0] if isinstance(protocol, (tuple, list)) else protocol
 
 
 @contextmanager
@@ -72,10 +76,10 @@ def write_keeping_prefix(path, prefix: int, tail: bytes) -> None:
     travels; a shorter one, or another object store, gets one PUT of the whole.
     """
     on_disk = local(path)
-    if on_disk is None and prefix >= MIN_COPY_PART and s3_location(path) is not None:
-        _s3_keep_prefix(path, prefix, tail)
-        return
     if on_disk is None:
+        if prefix >= MIN_COPY_PART and s3_location(path) is not None:
+            _s3_keep_prefix(path, prefix, tail)
+            return
         head = b""
         with named(path):
             if prefix:
@@ -95,9 +99,7 @@ def write_keeping_prefix(path, prefix: int, tail: bytes) -> None:
 
 def s3_location(path) -> tuple[str | None, str, str] | None:
     """(connection id, bucket, key) of an ``s3://`` ObjectStoragePath, else None."""
-    protocol = getattr(path, "protocol", "")
-    protocol = protocol[0] if isinstance(protocol, (tuple, list)) else protocol
-    if protocol not in ("s3", "s3a", "s3n"):
+    if _protocol(path) not in ("s3", "s3a", "s3n"):
         return None
     conn_id = getattr(path, "conn_id", None) or path.storage_options.get("conn_id")
     bucket = path.bucket.rpartition("@")[2]     # Airflow 2 keeps conn_id@ in the bucket
