@@ -7,10 +7,12 @@ detected, and the scheduled run would pay that every interval. Instead, next to 
 ``_anomalyGroups.index.json`` (a ``_`` name, which Glue, Athena, the catalog's DuckDB
 globs and input listings skip, as they skip ``_SUCCESS``) records what it was built from:
 
-* line 1: ``format``; ``files``, how many group files (in name order) it covers;
+* line 1: ``format`` (2); ``files``, how many group files (in name order) it covers;
   ``last``, the newest of them, and ``last_sha1`` its SHA-1; ``names``, the SHA-1 of
-  the covered names; ``sha1``, the SHA-1 of ``anomalyGroups.jsonl``;
-* line 2: ``[id, StartTime, PrimaryMetricName]`` of each line of ``anomalyGroups.jsonl``.
+  the covered names; ``size``, the size of ``anomalyGroups.jsonl``; ``written_from``,
+  where the part written last starts, and ``written_sha1`` that part's SHA-1;
+* line 2: ``[id, StartTime, PrimaryMetricName, bytes]`` of each line of
+  ``anomalyGroups.jsonl``.
 
 When the index matches storage (the covered names are still the first ones, the newest
 covered file still has its recorded bytes, the consolidated file its recorded size and
@@ -107,7 +109,7 @@ def consolidate(folder, files: list[str], out, *, rebuild: bool = False):
     old_tail = _read_from(out, prefix).decode("utf-8").splitlines(keepends=True) \
         if keep < len(lines) else []
     entries = {gid: ((start, metric), text)
-               for (gid, start, metric, _), text in zip(lines[keep:], old_tail)}
+               for (gid, start, metric, _), text in zip(lines[keep:], old_tail, strict=True)}
     entries.update(new)
     ordered = sorted(entries.items(), key=lambda item: item[1][0])   # stable: ties keep order
     tail = "".join(text for _, (_, text) in ordered).encode()

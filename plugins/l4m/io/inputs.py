@@ -18,7 +18,8 @@ from pathlib import Path
 from .storage import local
 
 # Names that are never data, at any depth (_SUCCESS, .tmp files, hidden folders): the
-# interval reader, the data sensor and the fingerprint all skip them.
+# interval reader, the data sensor, the fingerprint and the CLI's input listing
+# (reader.list_input_files) all skip them.
 SKIPPED_PREFIXES = (".", "_")
 CHUNK = 1 << 20
 

@@ -40,6 +40,7 @@ import pandas as pd
 from pandas.api.types import union_categoricals
 
 from l4m.engine.matrix import default_max_series
+from l4m.io.inputs import SKIPPED_PREFIXES
 from l4m.io.quarantine import QuarantinedRow, _local_path, printable
 
 __all__ = [
@@ -191,9 +192,9 @@ def list_input_files(path: str | os.PathLike) -> list[str]:
         raise InputError(f"{shown}: file or folder not found")
     found: list[str] = []
     for folder, dirs, files in os.walk(local):
-        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
+        dirs[:] = sorted(d for d in dirs if not d.startswith(SKIPPED_PREFIXES))
         for name in files:
-            if name.startswith((".", "_")):
+            if name.startswith(SKIPPED_PREFIXES):
                 continue
             full = os.path.join(folder, name)
             if os.path.isfile(full):

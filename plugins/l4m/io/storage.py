@@ -3,7 +3,9 @@
 Paths are either :class:`pathlib.Path` (the CLI) or Airflow's ``ObjectStoragePath``
 (operators and hooks; ``file://`` or ``s3://``). Local writes go through a temporary
 file and a rename (:mod:`l4m.io.atomic`); an object store PUT is already atomic, so
-remote writes are one ``write_bytes``. Nothing here reads, modifies and writes back.
+remote writes are one ``write_bytes``. The one update of an existing file,
+:func:`write_keeping_prefix`, writes a new whole file from the old one's first bytes
+(a kernel copy locally, a server-side copy on S3) and replaces it atomically.
 """
 from __future__ import annotations
 
