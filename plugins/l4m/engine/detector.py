@@ -103,9 +103,11 @@ class Detector:
             damping = feedback_damping(block.z, fb_level, fb_sign, self.params)
             pooled = coherent_z(block.z, groups, self.params)
             sev = severity(pooled, breadth, damping, self.params)
-            for i in range(len(block.numbers)):
-                results.append(self._interval_result(block, i, matrix.values[sl][i], sev[i],
-                                                     with_scores))
+            epochs = self.calendar.epoch_seconds(block.numbers).tolist()
+            scored = np.isfinite(block.z)
+            for i, epoch in enumerate(epochs):
+                results.append(self._interval_result(block, i, epoch, matrix.values[sl][i],
+                                                     sev[i], scored[i], with_scores))
         return results
 
     def _dimension_groups(self, measure_of: np.ndarray) -> list[np.ndarray]:
@@ -116,18 +118,17 @@ class Detector:
             out.append(measure_of * (int(values.max()) + 1 if len(values) else 1) + values)
         return out
 
-    def _interval_result(self, block, i, values, sev, with_scores) -> IntervalResult:
+    def _interval_result(self, block, i, epoch, values, sev, scored,
+                         with_scores) -> IntervalResult:
         number = int(block.numbers[i])
-        epoch = int(self.calendar.epoch_seconds(np.array([number]))[0])
-        finite = np.isfinite(block.z[i])
         rows = self._rows(np.flatnonzero(sev > 0), block, i, values, sev)
-        members = _members_by_measure(rows)
+        members = _members_by_measure(rows) if len(rows["series"]) else {}
         groups = self._update_groups(number, epoch, members)
-        scores = _scored(np.flatnonzero(finite), block, i, values, sev) if with_scores else None
+        scores = _scored(np.flatnonzero(scored), block, i, values, sev) if with_scores else None
         return IntervalResult(
             number=number, epoch=epoch, rows=rows,
             contributions=_interval_contributions(members, self.dimensions), groups=groups,
-            dimensions=self.dimensions, scores=scores, metrics_scored=int(finite.sum()))
+            dimensions=self.dimensions, scores=scores, metrics_scored=int(scored.sum()))
 
     def _rows(self, idx, block, i, values, sev) -> dict:
         """Arrays describing the metrics ``idx`` at block row ``i``."""

@@ -26,7 +26,6 @@ GROUP_NAMESPACE = uuid.UUID("5b0c3e1e-4f6e-4f43-9a55-6c4d6d0d4c11")
 PERSISTENCE = 0.5
 
 
-@functools.lru_cache(maxsize=1 << 16)   # a group is described again every interval it grows
 def time_series_id(dimension_values: tuple[str, ...]) -> str:
     """Stable hex id of a dimension combination (shared by all its measures)."""
     return hashlib.sha1("\x1f".join(dimension_values).encode("utf-8", "surrogatepass")).hexdigest()
@@ -79,11 +78,13 @@ class GroupTracker:
                      "end": number, "end_epoch": epoch, "score": 0.0, "series": {}}
             self.open[measure] = group
         group.update(end=number, end_epoch=epoch, last=now, dominant=dominant)
-        for series, combo, value, deviation, sev in members:
+        known = group["series"]
+        for key, (_, combo, value, deviation, sev) in zip(now, members):
             group["score"] = max(group["score"], float(sev))
-            entry = group["series"].setdefault(str(series), {
-                "combo": list(combo), "epochs": [], "values": [], "deviation": 0.0,
-                "severity": 0.0})
+            entry = known.get(key)
+            if entry is None:
+                entry = known[key] = {"combo": list(combo), "epochs": [], "values": [],
+                                      "deviation": 0.0, "severity": 0.0}
             entry["epochs"].append(epoch)
             entry["values"].append(float(value))
             entry["deviation"] += float(deviation)
@@ -128,23 +129,34 @@ def _iso(epoch: int) -> str:
     return iso_utc(epoch)
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _series_head(dimensions: tuple[str, ...], combo: tuple[str, ...]) -> tuple[str, list]:
+    """TimeSeriesId and DimensionList of a combination, built once: a group is described
+    again every interval it grows. Shared between descriptions, which are read-only."""
+    return time_series_id(combo), [{"DimensionName": d, "DimensionValue": str(v)}
+                                   for d, v in zip(dimensions, combo)]
+
+
 def describe_group(group: dict, dimensions: list[str], related: list[dict]) -> dict:
-    """GetAnomalyGroup response + ListAnomalyGroupTimeSeries response for one group."""
+    """GetAnomalyGroup response + ListAnomalyGroupTimeSeries response for one group.
+
+    The result shares its DimensionList objects with other descriptions: treat it as
+    read-only (it is written as JSON).
+    """
     series = sorted(group["series"].values(), key=lambda s: tuple(map(str, s["combo"])))
     combos = [tuple(s["combo"]) for s in series]
     deviation = [s["deviation"] for s in series]
     timestamps = sorted({e for s in series for e in s["epochs"]})
     position = {e: i for i, e in enumerate(timestamps)}
+    dims = tuple(dimensions)
     time_series = []
-    for s in series:
+    for s, combo in zip(series, combos):
         values: list[float | None] = [None] * len(timestamps)
         for e, v in zip(s["epochs"], s["values"]):
             values[position[e]] = v
-        time_series.append({
-            "TimeSeriesId": time_series_id(tuple(s["combo"])),
-            "DimensionList": [{"DimensionName": d, "DimensionValue": str(v)}
-                              for d, v in zip(dimensions, s["combo"])],
-            "MetricValueList": values})
+        ts_id, dimension_list = _series_head(dims, combo)
+        time_series.append({"TimeSeriesId": ts_id, "DimensionList": dimension_list,
+                            "MetricValueList": values})
     return {
         "AnomalyGroup": {
             "StartTime": _iso(group["start_epoch"]),
