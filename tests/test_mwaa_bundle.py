@@ -45,6 +45,7 @@ def test_plugins_zip_holds_the_package_the_entry_file_and_the_ignore_file(bundle
     assert "l4m/mwaa.py" in names and "l4m/engine/__init__.py" in names
     assert {i.date_time for i in infos} == {ZIP_TIME}
     assert (bundle / "dags" / "l4m_detectors.py").is_file()
+    assert (bundle / "dags" / "l4m_definition_errors.py").is_file()
     assert (bundle / "dags" / "detectors" / "ecommerce.json").is_file()
 
 

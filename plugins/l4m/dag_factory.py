@@ -14,10 +14,17 @@ process intervals oldest first.
 
 Parsing reads only the definition files of the folder: no storage, network or
 database access, no heavy imports (operators import their libraries in ``execute``).
+
+A definition that cannot be used (invalid, unreadable, or naming the same detector as
+another file) gets no DAGs, and the other detectors keep theirs: one DAG file cannot
+report an import error and still define DAGs, so :func:`build_dags` skips it and
+:func:`raise_definition_errors`, called from a second DAG file, turns every such
+problem into that file's import error (shown in the UI, failing DagBag checks).
 """
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 from pathlib import Path
 
@@ -33,11 +40,17 @@ from l4m.operators.detector import (
     DetectAnomaliesOperator,
 )
 from l4m.sensors.storage import AnomalyResultsSensor, DetectorStatusSensor, IntervalDataSensor
-from l4m.spec import DetectorSpec, parse_spec_json
+from l4m.spec import DetectorSpec, SpecError, parse_spec_json
 
 DETECTORS_ENV = "L4M_DETECTORS_DIR"
 DEFAULT_START = dt.datetime(2025, 10, 1, tzinfo=dt.timezone.utc)  # catch-up is off by default
 DEFAULT_ARGS = {"owner": "l4m", "retries": 2, "retry_delay": dt.timedelta(minutes=1)}
+
+log = logging.getLogger(__name__)
+
+
+class DefinitionErrors(ValueError):
+    """Detector definitions that got no DAGs: one line per problem, naming the file."""
 
 
 def definition_files(folder: str | os.PathLike) -> list[Path]:
@@ -147,12 +160,49 @@ def detect_dag(spec: DetectorSpec, definition: str) -> DAG:
     return dag
 
 
-def build_dags(default_folder: str | os.PathLike) -> dict[str, DAG]:
-    """Both DAGs of every definition in ``$L4M_DETECTORS_DIR``, else ``default_folder``."""
+def load_definitions(default_folder: str | os.PathLike) -> tuple[list, list[str]]:
+    """([(path, spec)] of the usable definitions, [error line] of the others) in
+    ``$L4M_DETECTORS_DIR``, else ``default_folder``.
+
+    Files naming the same detector are all refused: they would share its DAG ids and
+    state, and picking one of them would be a guess.
+    """
     folder = os.environ.get(DETECTORS_ENV) or default_folder
-    dags: dict[str, DAG] = {}
+    loaded, errors = [], []
     for path in definition_files(folder):
-        spec = parse_spec_json(path.read_text(encoding="utf-8"), source=str(path))
+        try:
+            loaded.append((path, parse_spec_json(path.read_text(encoding="utf-8"),
+                                                 source=str(path))))
+        except (SpecError, OSError) as exc:
+            errors.append(f"{path}: {exc}")
+        except UnicodeDecodeError as exc:
+            errors.append(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})")
+    by_name: dict[str, list[Path]] = {}
+    for path, spec in loaded:
+        by_name.setdefault(spec.name, []).append(path)
+    shared = {name: paths for name, paths in by_name.items() if len(paths) > 1}
+    for name, paths in shared.items():
+        errors.append(f"{', '.join(map(str, paths))}: AnomalyDetectorName: {name!r} is "
+                      "named by each of these files; give each detector its own name")
+    return [(path, spec) for path, spec in loaded if spec.name not in shared], errors
+
+
+def build_dags(default_folder: str | os.PathLike) -> dict[str, DAG]:
+    """Both DAGs of every usable definition (see :func:`load_definitions`); the others
+    are logged here and reported by :func:`raise_definition_errors`."""
+    definitions, errors = load_definitions(default_folder)
+    for error in errors:
+        log.error("l4m: no DAGs for %s", error)
+    dags: dict[str, DAG] = {}
+    for path, spec in definitions:
         for dag in (setup_dag(spec, str(path)), detect_dag(spec, str(path))):
             dags[dag.dag_id] = dag
     return dags
+
+
+def raise_definition_errors(default_folder: str | os.PathLike) -> None:
+    """Raise :class:`DefinitionErrors` naming every definition that got no DAGs."""
+    _, errors = load_definitions(default_folder)
+    if errors:
+        raise DefinitionErrors(
+            f"{len(errors)} detector definition(s) got no DAGs:\n" + "\n".join(errors))
