@@ -783,3 +783,39 @@ def test_shared_ecommerce_data():
     assert result.records["timestamp"].min() == pd.Timestamp("2021-01-01", tz="UTC")
     assert result.records["timestamp"].max() == pd.Timestamp("2021-12-31 23:00", tz="UTC")
     assert elapsed < 5.0, f"reading the shared data took {elapsed:.2f} s"
+
+
+class _RemoteFile:
+    """An object-store file as :func:`l4m.io.inputs.local_inputs` sees one: a protocol and
+    ``open``; it counts its reads."""
+
+    protocol = "s3"
+
+    def __init__(self, name: str, data: bytes):
+        self.name, self.data, self.reads = name, data, 0
+
+    def open(self, mode: str):
+        import io
+
+        self.reads += 1
+        return io.BytesIO(self.data)
+
+
+def test_local_inputs_fingerprint_or_plain_copy(tmp_path, monkeypatch):
+    from l4m.io import inputs
+
+    on_disk = tmp_path / "history.csv"
+    on_disk.write_bytes(b"a,b\n1,2\n")
+    remote = _RemoteFile("live.csv", b"a,b\n3,4\n")
+    files = [inputs.InputFile(f"file://{on_disk}", on_disk),
+             inputs.InputFile("s3://bucket/live.csv", remote)]
+    with inputs.local_inputs(files) as (paths, fingerprint):
+        assert paths[0] == str(on_disk) and Path(paths[1]).read_bytes() == remote.data
+    assert [(f["Path"], f["Size"]) for f in fingerprint] == [
+        (f"file://{on_disk}", 8), ("s3://bucket/live.csv", 8)]
+    # The history needs no fingerprint: its local files are not read at all, remote
+    # ones are copied as they are.
+    monkeypatch.setattr(inputs, "_digest", lambda *a, **k: pytest.fail("hashed"))
+    with inputs.local_inputs(files, fingerprint=False) as (paths, fingerprint):
+        assert paths[0] == str(on_disk) and Path(paths[1]).read_bytes() == remote.data
+    assert fingerprint == [] and remote.reads == 2

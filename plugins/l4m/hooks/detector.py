@@ -553,7 +553,7 @@ class DetectorHook(BaseHook):
                 raise InputError(f"{url}: no input files found (no such file, or a folder "
                                  "without data files)")
             files += found
-        with local_inputs(files) as (paths, _):
+        with local_inputs(files, fingerprint=False) as (paths, _):
             yield paths, shown_names(files)
 
     def _upload_file(self, local_file, target: ObjectStoragePath) -> None:

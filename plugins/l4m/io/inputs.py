@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -101,9 +102,12 @@ def shown_names(files: list[InputFile]) -> list[str]:
 
 
 @contextmanager
-def local_inputs(files: list[InputFile]) -> Iterator[tuple[list[str], list[dict]]]:
+def local_inputs(files: list[InputFile], *,
+                 fingerprint: bool = True) -> Iterator[tuple[list[str], list[dict]]]:
     """(local paths, fingerprint) of ``files``: local files are read in place, remote
     ones copied to a temporary folder; each is hashed as it is read or copied.
+    ``fingerprint=False`` hashes nothing (an empty fingerprint): local files are then
+    not read here at all.
 
     A local file replaced or written to before the ``with`` block ends raises
     :class:`InputChanged`: what was read may mix two versions of it.
@@ -114,13 +118,17 @@ def local_inputs(files: list[InputFile]) -> Iterator[tuple[list[str], list[dict]
             on_disk = local(file.path)
             if on_disk is not None:
                 watched[on_disk] = (file.url, _stat(on_disk))
-                with open(on_disk, "rb") as stream:
-                    entries.append(_entry(file.url, *_digest(stream)))
+                if fingerprint:
+                    with open(on_disk, "rb") as stream:
+                        entries.append(_entry(file.url, *_digest(stream)))
                 paths.append(str(on_disk))
                 continue
             target = Path(tmp) / f"{i:06d}_{file.path.name}"
             with file.path.open("rb") as stream, target.open("wb") as out:
-                entries.append(_entry(file.url, *_digest(stream, out)))
+                if fingerprint:
+                    entries.append(_entry(file.url, *_digest(stream, out)))
+                else:
+                    shutil.copyfileobj(stream, out, CHUNK)
             paths.append(str(target))
         yield paths, entries
         for on_disk, (url, before) in watched.items():
