@@ -165,41 +165,33 @@ class QuickSightPublishHook(QuickSightHook):
     def _data_source(self, want: dict) -> str:
         ids = _ids(want, "DataSourceId")
 
-        def status() -> tuple[str, object]:
-            source = self.conn.describe_data_source(**ids)["DataSource"]
-            return source.get("Status", ""), source.get("ErrorInfo")
-
-        found = self._describe(self.conn.describe_data_source, ids)
-        state = CREATED
-        if found is None:
-            _, found = self._create(self.conn.create_data_source, want,
-                                    self.conn.describe_data_source, ids)
-        if found is not None:
+        def same_type(found: dict) -> dict:
             have = found["DataSource"]
             if have.get("Type") != want["Type"]:
                 raise QuickSightPublishError(
                     f"QuickSight data source {want['DataSourceId']!r} exists with type "
                     f"{have.get('Type')}, not {want['Type']}: delete it or choose another "
                     "Publish.QuickSight.DataSourceId")
-            if not self._changed("data source", ids, want, have, have.get("Status")):
-                return UNCHANGED
-            self.conn.update_data_source(**update_request(want))
-            state = UPDATED
-        self._wait("data source", want["DataSourceId"], status)
+            return have
+
+        def status() -> tuple[str, object]:
+            source = self.conn.describe_data_source(**ids)["DataSource"]
+            return source.get("Status", ""), source.get("ErrorInfo")
+
+        state, _ = self._upsert("data source", want, ids, self.conn.describe_data_source,
+                                self.conn.create_data_source, self.conn.update_data_source,
+                                have=same_type, status_of=lambda have: have.get("Status"))
+        if state != UNCHANGED:
+            self._wait("data source", want["DataSourceId"], status)
         return state
 
     def _data_set(self, want: dict) -> str:
-        ids = _ids(want, "DataSetId")
-        found = self._describe(self.conn.describe_data_set, ids)
-        if found is None:
-            _, found = self._create(self.conn.create_data_set, want,
-                                    self.conn.describe_data_set, ids)
-            if found is None:
-                return CREATED
-        if not self._changed("dataset", ids, want, found["DataSet"], None):
-            return UNCHANGED
-        self.conn.update_data_set(**update_request(want))
-        return UPDATED
+        # Datasets have no status: create and update answer when they are done.
+        state, _ = self._upsert("dataset", want, _ids(want, "DataSetId"),
+                                self.conn.describe_data_set, self.conn.create_data_set,
+                                self.conn.update_data_set, have=lambda found: found["DataSet"],
+                                status_of=lambda have: None)
+        return state
 
     def _analysis(self, want: dict) -> str:
         ids = _ids(want, "AnalysisId")
@@ -208,31 +200,19 @@ class QuickSightPublishHook(QuickSightHook):
             analysis = self.conn.describe_analysis(**ids)["Analysis"]
             return analysis.get("Status", ""), analysis.get("Errors")
 
-        found = self._describe(self.conn.describe_analysis_definition, ids)
-        state = CREATED
-        if found is None:
-            _, found = self._create(self.conn.create_analysis, want,
-                                    self.conn.describe_analysis_definition, ids)
-        if found is not None:
-            if not self._changed("analysis", ids, want, found, found.get("ResourceStatus")):
-                return UNCHANGED
-            self.conn.update_analysis(**update_request(want))
-            state = UPDATED
-        self._wait("analysis", want["AnalysisId"], status)
+        state, _ = self._upsert("analysis", want, ids, self.conn.describe_analysis_definition,
+                                self.conn.create_analysis, self.conn.update_analysis)
+        if state != UNCHANGED:
+            self._wait("analysis", want["AnalysisId"], status)
         return state
 
     def _dashboard(self, want: dict) -> str:
         ids = _ids(want, "DashboardId")
-        found = self._describe(self.conn.describe_dashboard_definition, ids)  # published
-        state = CREATED
-        if found is None:
-            answer, found = self._create(self.conn.create_dashboard, want,
-                                         self.conn.describe_dashboard_definition, ids)
-        if found is not None:
-            if not self._changed("dashboard", ids, want, found, found.get("ResourceStatus")):
-                return UNCHANGED
-            answer = self.conn.update_dashboard(**update_request(want))
-            state = UPDATED
+        state, answer = self._upsert("dashboard", want, ids,
+                                     self.conn.describe_dashboard_definition,  # published
+                                     self.conn.create_dashboard, self.conn.update_dashboard)
+        if state == UNCHANGED:
+            return state
         version = int(answer["VersionArn"].rsplit("/", 1)[-1])
 
         def status() -> tuple[str, object]:
@@ -257,6 +237,24 @@ class QuickSightPublishHook(QuickSightHook):
             for cached in ("conn", "_client"):  # the provider's cached client properties
                 self.__dict__.pop(cached, None)
         return quicksight
+
+    def _upsert(self, kind: str, want: dict, ids: dict, describe: Callable[..., dict],
+                create: Callable[..., dict], update: Callable[..., dict], *,
+                have: Callable[[dict], dict] = lambda found: found,
+                status_of: Callable[[dict], str | None] = lambda have: have.get(
+                    "ResourceStatus")) -> tuple[str, dict | None]:
+        """``(CREATED | UPDATED | UNCHANGED, create's or update's answer)``: create the
+        resource, or update it when the described one (``have(found)``) differs from
+        ``want`` or its last change failed (``status_of``)."""
+        found = self._describe(describe, ids)
+        if found is None:
+            answer, found = self._create(create, want, describe, ids)
+            if found is None:
+                return CREATED, answer
+        current = have(found)
+        if not self._changed(kind, ids, want, current, status_of(current)):
+            return UNCHANGED, None
+        return UPDATED, update(**update_request(want))
 
     def _create(self, create: Callable[..., dict], want: dict,
                 describe: Callable[..., dict], ids: dict) -> tuple[dict | None, dict | None]:
