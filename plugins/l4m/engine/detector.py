@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .calendar import Calendar
-from .groups import GroupTracker, contributions, describe_group, related_groups
+from .groups import GroupTracker, contribution_shares, describe_group, related_groups
 from .matrix import MEASURE, MetricMatrix, build_matrix, empty_keys
 from .model import ModelState, learn_block, score_block, split_blocks
 from .params import ModelParams
@@ -181,7 +181,8 @@ def _members_by_measure(rows: dict) -> dict[str, list[tuple]]:
 def _interval_contributions(members: dict[str, list[tuple]],
                             dimensions: list[str]) -> list[tuple]:
     """(metricName, dimensionName, dimensionValue, valueContribution) rows of one interval."""
-    return [(measure, dim["DimensionName"], item["DimensionValue"], item["ContributionScore"])
+    return [(measure, name, value, score)
             for measure, rows in members.items()
-            for dim in contributions(dimensions, [r[1] for r in rows], [r[3] for r in rows])
-            for item in dim["DimensionValueContributionList"]]
+            for name, ranked in contribution_shares(dimensions, [r[1] for r in rows],
+                                                    [r[3] for r in rows])
+            for value, score in ranked]

@@ -31,8 +31,10 @@ def time_series_id(dimension_values: tuple[str, ...]) -> str:
     return hashlib.sha1("\x1f".join(dimension_values).encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def contributions(dimensions: list[str], combos: list[tuple], deviation) -> list[dict]:
-    """L4M DimensionContributionList: per dimension, each value's share of the deviation.
+def contribution_shares(dimensions: list[str], combos: list[tuple],
+                        deviation) -> list[tuple[str, list[tuple[str, float]]]]:
+    """Per dimension, ``(name, [(value, share 0-100), ...])`` of the deviation, largest
+    share first.
 
     ``combos`` are the anomalous metrics' dimension values, ``deviation`` their absolute
     deviations from the expected value (equal shares when all deviations are zero).
@@ -47,10 +49,16 @@ def contributions(dimensions: list[str], combos: list[tuple], deviation) -> list
         for combo, w in zip(combos, weights):
             shares[combo[i]] += w
         ranked = sorted(shares.items(), key=lambda kv: -kv[1])
-        out.append({"DimensionName": name, "DimensionValueContributionList": [
-            {"DimensionValue": v, "ContributionScore": round(100.0 * w / total, 2)}
-            for v, w in ranked]})
+        out.append((name, [(v, round(100.0 * w / total, 2)) for v, w in ranked]))
     return out
+
+
+def contributions(dimensions: list[str], combos: list[tuple], deviation) -> list[dict]:
+    """L4M DimensionContributionList: per dimension, each value's share of the deviation
+    (see :func:`contribution_shares`)."""
+    return [{"DimensionName": name, "DimensionValueContributionList": [
+                {"DimensionValue": v, "ContributionScore": score} for v, score in ranked]}
+            for name, ranked in contribution_shares(dimensions, combos, deviation)]
 
 
 class GroupTracker:
