@@ -67,11 +67,10 @@ CHILD = textwrap.dedent("""
         calls.flush()
 
     with recording(sink):
-        from airflow.models.dagbag import DagBag
-        from l4m.compat import dag_test
+        from l4m.compat import dag_bag, dag_test
         from l4m.demo import dags_folder, _check
 
-        bag = DagBag(dag_folder=str(dags_folder()))
+        bag = dag_bag(str(dags_folder()))
         assert not bag.import_errors, bag.import_errors
         setup, detect = bag.dags["l4m_ecommerce_setup"], bag.dags["l4m_ecommerce_detect"]
         start = dt.datetime.fromisoformat(sys.argv[2])

@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from l4m.compat import dag_bag
 
 REPO = Path(__file__).resolve().parent.parent
 DAGS = REPO / "dags"
@@ -19,10 +20,8 @@ DAG_FILE = DAGS / "l4m_detectors.py"
 
 @pytest.fixture()
 def dagbag(monkeypatch):
-    from airflow.models.dagbag import DagBag
-
     monkeypatch.delenv("L4M_DETECTORS_DIR", raising=False)
-    return DagBag(dag_folder=str(DAGS))
+    return dag_bag(str(DAGS))
 
 
 def test_no_import_errors_and_both_dags(dagbag):
@@ -52,11 +51,9 @@ def test_detect_dag_runs_in_order_every_interval(dagbag):
 
 
 def test_one_pair_of_dags_per_definition(monkeypatch, tmp_path):
-    from airflow.models.dagbag import DagBag
-
     _definitions(tmp_path, shop_a="shop_a", shop_b="shop_b")
     monkeypatch.setenv("L4M_DETECTORS_DIR", str(tmp_path))
-    bag = DagBag(dag_folder=str(DAG_FILE))
+    bag = dag_bag(str(DAG_FILE))
     assert bag.import_errors == {}
     assert sorted(bag.dag_ids) == ["l4m_shop_a_detect", "l4m_shop_a_setup",
                                    "l4m_shop_b_detect", "l4m_shop_b_setup"]
@@ -76,15 +73,13 @@ def _import_errors_by_file(bag) -> dict[str, str]:
 
 def test_bad_definition_is_an_import_error_and_the_others_keep_their_dags(monkeypatch,
                                                                          tmp_path):
-    from airflow.models.dagbag import DagBag
-
     _definitions(tmp_path, good="shop_a", bad="shop_b")
     doc = json.loads((tmp_path / "bad.json").read_text())
     doc["MetricSet"]["Offset"] = -1
     (tmp_path / "bad.json").write_text(json.dumps(doc))
     (tmp_path / "binary.json").write_bytes(b"\xff\xfe{")
     monkeypatch.setenv("L4M_DETECTORS_DIR", str(tmp_path))
-    bag = DagBag(dag_folder=str(DAGS))
+    bag = dag_bag(str(DAGS))
     assert sorted(bag.dag_ids) == ["l4m_shop_a_detect", "l4m_shop_a_setup"]
     errors = _import_errors_by_file(bag)
     assert list(errors) == ["l4m_definition_errors.py"]
@@ -95,11 +90,9 @@ def test_bad_definition_is_an_import_error_and_the_others_keep_their_dags(monkey
 
 def test_definitions_naming_one_detector_get_no_dags_and_an_error_naming_both(
         monkeypatch, tmp_path):
-    from airflow.models.dagbag import DagBag
-
     _definitions(tmp_path, first="shop", second="shop", third="shop_c")
     monkeypatch.setenv("L4M_DETECTORS_DIR", str(tmp_path))
-    bag = DagBag(dag_folder=str(DAGS))
+    bag = dag_bag(str(DAGS))
     assert sorted(bag.dag_ids) == ["l4m_shop_c_detect", "l4m_shop_c_setup"]
     [error] = _import_errors_by_file(bag).values()
     assert f"{tmp_path / 'first.json'}, {tmp_path / 'second.json'}: AnomalyDetectorName: " \
@@ -109,7 +102,7 @@ def test_definitions_naming_one_detector_get_no_dags_and_an_error_naming_both(
 PARSE_PROBE = textwrap.dedent("""
     import json, os, sys, time
     import airflow
-    from airflow.models.dagbag import DagBag
+    from l4m.compat import dag_bag
     events = []
     def audit(event, args):
         if event == "open" and isinstance(args[0], str) and not args[0].endswith(
@@ -118,10 +111,10 @@ PARSE_PROBE = textwrap.dedent("""
             events.append(("open", args[0]))
         elif event in ("socket.connect", "sqlite3.connect", "subprocess.Popen"):
             events.append((event, str(args[:2])))
-    DagBag(dag_folder=sys.argv[1])         # warm: first parse imports the l4m modules
+    dag_bag(sys.argv[1])         # warm: first parse imports the l4m modules
     sys.addaudithook(audit)
     t0 = time.perf_counter()
-    bag = DagBag(dag_folder=sys.argv[1])
+    bag = dag_bag(sys.argv[1])
     took = time.perf_counter() - t0
     print(json.dumps({"seconds": took, "events": events, "errors": list(bag.import_errors)}))
 """)

@@ -25,13 +25,12 @@ KEPT = ("anomalyResults", "anomalyGroups", "intervals")
 
 RERUN = textwrap.dedent("""
     import datetime as dt, sys
-    from airflow.models.dagbag import DagBag
-    from l4m.compat import AIRFLOW_V3
+    from l4m.compat import AIRFLOW_V3, dag_bag
     if not AIRFLOW_V3:  # Airflow 2 clears the old run, whose notes refer to FAB's user table
         import airflow.providers.fab.auth_manager.models  # noqa: F401
     from l4m.compat import dag_test
     from l4m.demo import dags_folder
-    dag = DagBag(dag_folder=str(dags_folder())).dags["l4m_ecommerce_detect"]
+    dag = dag_bag(str(dags_folder())).dags["l4m_ecommerce_detect"]
     run = dag_test(dag, dt.datetime.fromisoformat(sys.argv[1]))
     sys.exit(0 if str(run.state).endswith("success") else 1)
 """)

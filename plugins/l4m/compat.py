@@ -51,6 +51,16 @@ else:  # Airflow 2.11 to 3.1
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 
+def dag_bag(dag_folder: str):
+    """Airflow's DagBag of ``dag_folder``: from ``airflow.dag_processing.dagbag`` where it
+    lives now (``airflow.models.dagbag`` there is deprecated), else from the old module."""
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:  # Airflow 2.11 and 3.0
+        from airflow.models.dagbag import DagBag
+    return DagBag(dag_folder=dag_folder)
+
+
 def dag_test(dag, run_after):
     """Run ``dag`` once in-process through Airflow's own runner (``DAG.test``): the
     manual run at ``run_after``, whose data interval is the one ending then."""

@@ -80,11 +80,9 @@ def dags_folder() -> Path:
 
 def run_dags(live_start: dt.datetime, hours: int) -> None:
     """Run the setup DAG once and the detect DAG for each hour (inside the Airflow home)."""
-    from airflow.models.dagbag import DagBag
+    from .compat import dag_bag, dag_test
 
-    from .compat import dag_test
-
-    bag = DagBag(dag_folder=str(dags_folder()))
+    bag = dag_bag(str(dags_folder()))
     if bag.import_errors:
         raise RuntimeError(f"DAG import errors: {bag.import_errors}")
     setup = bag.dags[f"l4m_{DETECTOR}_setup"]
