@@ -227,3 +227,54 @@ def test_a_folder_of_other_results_is_refused_and_left_alone(synth_data, tmp_pat
     assert code == 2
     assert "no l4m backtest or replay wrote there" in capsys.readouterr().err
     assert [p.name for p in (tmp_path / "pipeline").rglob("*")] == ["intervals", foreign.name]
+
+
+def _files(root: Path) -> dict:
+    return {p.relative_to(root): p.read_bytes() for p in root.rglob("*")
+            if p.is_file() and p.name != "summary.json"}
+
+
+def test_scores_written_in_chunks_are_the_same_bytes(synth_data, tmp_path, tutorial_spec,
+                                                     monkeypatch):
+    from l4m.io.results import ScoresWriter
+
+    args = ["replay", "--spec", str(tutorial_spec), "--input",
+            str(synth_data / "backtest" / "input.csv")]
+    assert main([*args, "--out", str(tmp_path / "one"),
+                 "--scores-out", str(tmp_path / "one.csv")]) == 0
+    monkeypatch.setattr(ScoresWriter, "chunk_points", 100)   # ~1 interval per chunk
+    assert main([*args, "--out", str(tmp_path / "many"),
+                 "--scores-out", str(tmp_path / "many.csv")]) == 0
+    assert (tmp_path / "many.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
+
+
+def test_an_interrupted_run_is_marked_running_and_a_rerun_completes_it(
+        synth_data, tmp_path, tutorial_spec, monkeypatch):
+    """Results are written as they come: an interrupted run leaves them under a
+    ``RUNNING`` summary, keeps the earlier scores file, and a rerun finishes the job."""
+    from l4m.engine import Detector
+
+    args = ["backtest", "--spec", str(tutorial_spec), "--input",
+            str(synth_data / "backtest" / "input.csv")]
+    out, scores = tmp_path / "run", tmp_path / "scores.csv"
+    assert main([*args, "--out", str(tmp_path / "fresh")]) == 0
+    scores.write_text("earlier\n")
+    real = Detector.detect_each
+
+    def interrupted(self, *a, **k):
+        for i, result in enumerate(real(self, *a, **k)):
+            if i == 40:
+                raise KeyboardInterrupt
+            yield result
+
+    monkeypatch.setattr(Detector, "detect_each", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        main([*args, "--out", str(out), "--scores-out", str(scores)])
+    assert summary(out)["status"] == "RUNNING" and summary(out)["mode"] == "backtest"
+    assert len(list((out / "intervals").glob("*_interval.json"))) == 40
+    assert [p.name for p in tmp_path.iterdir() if p.is_file()] == ["scores.csv"]
+    assert scores.read_text() == "earlier\n"
+    monkeypatch.setattr(Detector, "detect_each", real)
+    assert main([*args, "--out", str(out)]) == 0
+    assert summary(out)["status"] == "COMPLETE"
+    assert _files(out) == _files(tmp_path / "fresh")

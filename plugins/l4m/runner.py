@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -16,15 +18,15 @@ import pandas as pd
 
 from .engine import Calendar, Detector, IntervalResult, ModelParams
 from .intervals import interval_stamp, iso_utc
-from .io.atomic import write_text_atomic
+from .io.atomic import atomic_file, write_text_atomic
 from .io.quarantine import write_quarantine_csv
 from .io.reader import ReadResult, list_input_files, read_records, series_limit
 from .io.results import (
     CONTRIB_DIR,
     GROUP_DIR,
     SCORE_DIR,
+    ScoresWriter,
     consolidate_groups,
-    scores_table,
     write_interval,
 )
 from .io.storage import write_text
@@ -56,6 +58,7 @@ class RunSummary:
     rows_invalid: int = 0
     quarantine_file: str | None = None
     replaced_files: int = 0    # files of an earlier run into the same folder, removed
+    status: str = "RUNNING"    # COMPLETE once every file is written
 
     def as_dict(self) -> dict:
         d = dict(self.__dict__)
@@ -108,7 +111,8 @@ def backtest(spec: DetectorSpec, data: ReadResult, out_dir: Path, *, sensitivity
         raise ValueError("backtest needs data in at least two intervals")
     split = int(np.searchsorted(matrix.numbers, present[int(len(present) * BACKTEST_TRAIN_SHARE)]))
     detector.learn(matrix.rows(slice(0, split)))
-    results = detector.detect(matrix.rows(slice(split, None)), with_scores=scores_out is not None)
+    results = detector.detect_each(matrix.rows(slice(split, None)),
+                                   with_scores=scores_out is not None)
     summary = RunSummary("backtest", Path(out_dir), intervals_learned=split)
     return _finish(spec, detector, data, results, summary, sensitivity, scores_out, earlier)
 
@@ -139,7 +143,7 @@ def replay(spec: DetectorSpec, data: ReadResult, out_dir: Path, *, sensitivity: 
     matrix = detector.matrix(data.records, first=first)
     if first is not None and matrix.numbers[0] < first:
         raise ValueError("the replayed input starts before the end of the history")
-    results = detector.detect(matrix, with_scores=scores_out is not None)
+    results = detector.detect_each(matrix, with_scores=scores_out is not None)
     summary = RunSummary("replay", Path(out_dir), intervals_learned=learned)
     return _finish(spec, detector, data, results, summary, sensitivity, scores_out, earlier)
 
@@ -205,28 +209,42 @@ def _batch_mode(summary: Path) -> str | None:
         return None
 
 
-def _finish(spec, detector, data, results: list[IntervalResult], summary: RunSummary,
+def _finish(spec, detector, data, results: Iterator[IntervalResult], summary: RunSummary,
             sensitivity, scores_out, earlier: list[Path]) -> RunSummary:
+    """Write each result as it comes (none is held), then the run's own files.
+
+    ``summary.json`` says ``RUNNING`` until the end: an interrupted run leaves a folder
+    that a rerun replaces, like any earlier run's.
+    """
     out_dir = summary.out_dir
+    write_text_atomic(out_dir / "summary.json", json.dumps(summary.as_dict(), indent=1))
     measures, dims = list(spec.measure_names), list(spec.dimensions)
     counts = dict.fromkeys(measures, 0)
-    scored = [r for r in results if r.metrics_scored]
+    first_scored = None
     written = {out_dir / QUARANTINE_FILE} if data.quarantine else set()   # rewritten below
-    for r in results:
-        marker, paths = _write_interval_results(out_dir, spec, r, sensitivity)
-        written.update(paths)
-        for m, n in marker["Anomalies"].items():
-            counts[m] += n
+    with ExitStack() as stack:
+        scores = None if scores_out is None else ScoresWriter(
+            stack.enter_context(atomic_file(Path(scores_out))), detector.keys, dims,
+            spec.timezone)
+        for r in results:
+            marker, paths = _write_interval_results(out_dir, spec, r, sensitivity)
+            written.update(paths)
+            for m, n in marker["Anomalies"].items():
+                counts[m] += n
+            if first_scored is None and r.metrics_scored:
+                first_scored = r.epoch
+            summary.intervals_detected += 1
+            if scores is not None:
+                scores.add(r)
+        if scores is not None:
+            scores.close()
     stale = [p for p in earlier if p not in written]
     for path in stale:
         path.unlink()
     summary.replaced_files = len(stale)
     groups_file = consolidate_groups(out_dir, rebuild=True)   # older group files rewritten too
-    if scores_out is not None:
-        table = scores_table(results, detector.keys, dims, spec.timezone)
-        write_text_atomic(Path(scores_out), table.to_csv(index=False, float_format="%.10g"))
-    summary.intervals_detected = len(results)
-    summary.detection_start = _stamp(scored[0].epoch, spec.timezone) if scored else None
+    summary.detection_start = _stamp(first_scored, spec.timezone) \
+        if first_scored is not None else None
     summary.metrics = len(detector.keys)
     summary.anomalies = counts
     summary.groups = sum(1 for _ in groups_file.open())
@@ -238,6 +256,7 @@ def _finish(spec, detector, data, results: list[IntervalResult], summary: RunSum
         summary.quarantine_file = str(path)
     quality = {"DataQualityMetricList": data.quality.to_l4m()}
     write_text_atomic(out_dir / "dataQuality.json", json.dumps(quality, indent=1))
+    summary.status = "COMPLETE"
     write_text_atomic(out_dir / "summary.json", json.dumps(summary.as_dict(), indent=1))
     return summary
 

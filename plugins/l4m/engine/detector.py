@@ -6,6 +6,7 @@ replay and the scheduled task all call these two methods.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -92,10 +93,17 @@ class Detector:
 
     def detect(self, matrix: MetricMatrix, *, with_scores: bool = False) -> list[IntervalResult]:
         """Score every interval of ``matrix`` in order; learn from it as it goes."""
+        return list(self.detect_each(matrix, with_scores=with_scores))
+
+    def detect_each(self, matrix: MetricMatrix, *,
+                    with_scores: bool = False) -> Iterator[IntervalResult]:
+        """:meth:`detect`, one result at a time: a long run need not hold them all.
+
+        The model learns a whole day before that day's first result is yielded.
+        """
         measure_of = self.keys[MEASURE].map(
             {m: i for i, m in enumerate(self.measure_names)}).to_numpy(np.int64)
         groups = self._dimension_groups(measure_of)
-        results: list[IntervalResult] = []
         for sl in split_blocks(matrix.numbers, self.calendar):
             fb_level, fb_sign = self.state.fb_level.copy(), self.state.fb_sign.copy()
             block = score_block(self.state, matrix.numbers[sl], matrix.values[sl])
@@ -106,9 +114,8 @@ class Detector:
             epochs = self.calendar.epoch_seconds(block.numbers).tolist()
             scored = np.isfinite(block.z)
             for i, epoch in enumerate(epochs):
-                results.append(self._interval_result(block, i, epoch, matrix.values[sl][i],
-                                                     sev[i], scored[i], with_scores))
-        return results
+                yield self._interval_result(block, i, epoch, matrix.values[sl][i], sev[i],
+                                            scored[i], with_scores)
 
     def _dimension_groups(self, measure_of: np.ndarray) -> list[np.ndarray]:
         """Per dimension, a code per metric for its (measure, dimension value) pair."""

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 
 def _umask() -> int:
@@ -12,9 +15,11 @@ def _umask() -> int:
     return mask
 
 
-def write_atomic(path: Path, fill) -> None:
-    """Write ``path`` via a temporary file in the same folder and a rename; ``fill(fh)``
-    writes the content to the open binary file ``fh``.
+@contextmanager
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """An open binary file that becomes ``path`` when the ``with`` block ends without an
+    error, via a temporary file in the same folder and a rename; on an error ``path`` is
+    left as it was.
 
     The file gets the usual permissions (0666 less the umask), not mkstemp's 0600.
     """
@@ -23,12 +28,19 @@ def write_atomic(path: Path, fill) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fill(fh)
+            yield fh
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_atomic(path: Path, fill) -> None:
+    """Write ``path`` atomically (see :func:`atomic_file`); ``fill(fh)`` writes the
+    content to the open binary file ``fh``."""
+    with atomic_file(path) as fh:
+        fill(fh)
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:

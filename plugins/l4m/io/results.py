@@ -24,6 +24,7 @@ import csv
 import io
 import json
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -121,28 +122,57 @@ def consolidate_groups(root: Path, *, rebuild: bool = False) -> Path:
     return consolidate(root / GROUP_DIR, files, root / "anomalyGroups.jsonl", rebuild=rebuild)
 
 
-def scores_table(results: list[IntervalResult], keys: pd.DataFrame, dimensions: list[str],
-                 timezone: str) -> pd.DataFrame:
-    """Every scored point of ``results`` (detected ``with_scores``), in interval order:
+class ScoresWriter:
+    """The ``--scores-out`` CSV, written as the intervals come: every scored point of
+    results detected ``with_scores``, in interval order:
     timestamp,metric,<dimensions>,value,expected,lower,upper,severity.
 
-    Built from the intervals' arrays in one pass: the key columns are made
-    spreadsheet-safe once per metric, not once per point.
+    Results are buffered until about :attr:`chunk_points` points, then written as one
+    table built from their arrays; the key columns are made spreadsheet-safe once per
+    metric, not once per point. A run without any scored point writes the header.
     """
-    parts = [r for r in results if r.scores is not None and len(r.scores["series"])]
-    if not parts:
-        return pd.DataFrame(columns=["timestamp", "metric", *dimensions, *SCORE_NUMBERS])
-    series = np.concatenate([r.scores["series"] for r in parts])
-    stamps = [local_time(r.epoch, timezone).strftime(TS_FORMAT) for r in parts]
-    table = {"timestamp": np.repeat(np.array(stamps, dtype=object),
-                                    [len(r.scores["series"]) for r in parts]),
-             "metric": keys[MEASURE].astype(str).to_numpy(dtype=object)[series]}
-    for dim in dimensions:
-        safe = np.array([safe_cell(v) for v in keys[dim].astype(str)], dtype=object)
-        table[dim] = safe[series]
-    for column in SCORE_NUMBERS:
-        table[column] = np.concatenate([r.scores[column] for r in parts])
-    return pd.DataFrame(table)
+
+    chunk_points = 1_000_000
+
+    def __init__(self, out: BinaryIO, keys: pd.DataFrame, dimensions: list[str],
+                 timezone: str):
+        self.out, self.dimensions, self.timezone = out, dimensions, timezone
+        self.keys = {"metric": keys[MEASURE].astype(str).to_numpy(dtype=object)}
+        for dim in dimensions:
+            self.keys[dim] = np.array([safe_cell(v) for v in keys[dim].astype(str)],
+                                      dtype=object)
+        self.pending: list[IntervalResult] = []
+        self.points = 0
+        self.header = True
+
+    def add(self, result: IntervalResult) -> None:
+        if result.scores is not None and len(result.scores["series"]):
+            self.pending.append(result)
+            self.points += len(result.scores["series"])
+            if self.points >= self.chunk_points:
+                self._write()
+
+    def close(self) -> None:
+        """Write what is buffered (the header alone when nothing was scored)."""
+        if self.pending or self.header:
+            self._write()
+
+    def _write(self) -> None:
+        parts, self.pending, self.points = self.pending, [], 0
+        series = np.concatenate([r.scores["series"] for r in parts]) if parts \
+            else np.zeros(0, np.int64)
+        stamps = [local_time(r.epoch, self.timezone).strftime(TS_FORMAT) for r in parts]
+        table = {"timestamp": np.repeat(np.array(stamps, dtype=object),
+                                        [len(r.scores["series"]) for r in parts])}
+        for column in ("metric", *self.dimensions):
+            table[column] = self.keys[column][series]
+        for column in SCORE_NUMBERS:
+            table[column] = np.concatenate([r.scores[column] for r in parts]) if parts \
+                else np.zeros(0)
+        csv = pd.DataFrame(table).to_csv(index=False, header=self.header,
+                                         float_format="%.10g")
+        self.out.write(csv.encode("utf-8"))
+        self.header = False
 
 
 def _number(value: float) -> str:
