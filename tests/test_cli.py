@@ -278,3 +278,17 @@ def test_an_interrupted_run_is_marked_running_and_a_rerun_completes_it(
     assert main([*args, "--out", str(out)]) == 0
     assert summary(out)["status"] == "COMPLETE"
     assert _files(out) == _files(tmp_path / "fresh")
+
+
+def test_scores_file_of_a_run_still_in_its_cold_start_is_the_header(synth_data, tmp_path,
+                                                                    tutorial_spec):
+    records = pd.read_csv(synth_data / "backtest" / "input.csv", dtype=str)
+    short = tmp_path / "three_days.csv"
+    stamps = pd.to_datetime(records.timestamp)
+    records[stamps < stamps.min() + pd.Timedelta(days=3)].to_csv(short, index=False)
+    scores = tmp_path / "scores.csv"
+    assert main(["replay", "--spec", str(tutorial_spec), "--input", str(short),
+                 "--out", str(tmp_path / "out"), "--scores-out", str(scores)]) == 0
+    assert summary(tmp_path / "out")["detection_start"] is None
+    assert scores.read_text() == \
+        "timestamp,metric,platform,marketplace,value,expected,lower,upper,severity\n"

@@ -99,6 +99,45 @@ def test_definitions_naming_one_detector_get_no_dags_and_an_error_naming_both(
            "'shop' is named by each of these files" in error
 
 
+def test_results_outside_ascii_still_give_both_dags(monkeypatch, tmp_path):
+    """Airflow 2 takes only ASCII Dataset URIs: the results Asset is percent-encoded there."""
+    from urllib.parse import unquote
+
+    results = tmp_path / "résultats"
+    doc = json.loads((DAGS / "detectors" / "ecommerce.json").read_text())
+    doc["Storage"] = {"ResultsPath": f"file://{results}"}
+    (tmp_path / "shop.json").write_text(json.dumps(doc))
+    monkeypatch.setenv("L4M_DETECTORS_DIR", str(tmp_path))
+    bag = dag_bag(str(DAGS))
+    assert bag.import_errors == {}
+    [outlet] = bag.dags["l4m_ecommerce_detect"].get_task("detect_anomalies").outlets
+    assert unquote(outlet.uri).endswith(f"{results}/anomalyResults")
+
+
+def test_a_results_path_airflow_refuses_gets_no_dags_and_an_import_error(monkeypatch,
+                                                                          tmp_path):
+    from l4m import dag_factory
+
+    _definitions(tmp_path, good="shop_a", odd="shop_b")
+    doc = json.loads((tmp_path / "odd.json").read_text())
+    doc["Storage"] = {"ResultsPath": f"file://{tmp_path}/refused"}
+    (tmp_path / "odd.json").write_text(json.dumps(doc))
+    real = dag_factory.Asset
+
+    def strict_asset(uri):
+        if "refused" in uri:
+            raise ValueError("not a URI this Airflow takes")
+        return real(uri)
+
+    monkeypatch.setattr(dag_factory, "Asset", strict_asset)
+    monkeypatch.setenv("L4M_DETECTORS_DIR", str(tmp_path))
+    bag = dag_bag(str(DAGS))
+    assert sorted(bag.dag_ids) == ["l4m_shop_a_detect", "l4m_shop_a_setup"]
+    [error] = _import_errors_by_file(bag).values()
+    assert f"{tmp_path / 'odd.json'}: Storage.ResultsPath: Airflow refuses " in error
+    assert "not a URI this Airflow takes" in error
+
+
 PARSE_PROBE = textwrap.dedent("""
     import json, os, sys, time
     import airflow

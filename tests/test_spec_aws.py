@@ -68,6 +68,9 @@ QS = {"AwsAccountId": "123456789012", "Users": [USER]}
     (doc(Aws={"RegionName": "mars"}), "Aws.RegionName"),
     (doc(Aws={"BotocoreConfig": {"proxies": {}}}), "Aws.BotocoreConfig.proxies"),
     (doc(Storage={"ResultsPath": "file:///tmp/results"}), "Storage.ResultsPath"),
+    (doc(Storage={"ResultsPath": "s3:///results"}), "Storage.ResultsPath"),
+    (doc(Storage={"ResultsPath": "s3://l4m/results", "StatePath": "s3:///state"}),
+     "Storage.StatePath"),
 ])
 def test_bad_aws_sections_name_the_field(document, field):
     with pytest.raises(SpecError) as err:

@@ -56,7 +56,7 @@ def dag_bag(dag_folder: str):
     lives now (``airflow.models.dagbag`` there is deprecated), else from the old module."""
     try:
         from airflow.dag_processing.dagbag import DagBag
-    except ImportError:  # Airflow 2.11 and 3.0
+    except ImportError:  # older Airflow (2.11 and 3.0 among them)
         from airflow.models.dagbag import DagBag
     return DagBag(dag_folder=dag_folder)
 

@@ -27,8 +27,16 @@ import datetime as dt
 import logging
 import os
 from pathlib import Path
+from urllib.parse import quote
 
-from l4m.compat import DAG, Asset, DeltaDataIntervalTimetable, Param, TriggerRule
+from l4m.compat import (
+    AIRFLOW_V3,
+    DAG,
+    Asset,
+    DeltaDataIntervalTimetable,
+    Param,
+    TriggerRule,
+)
 from l4m.locations import resolve
 from l4m.operators.alerts import SendAlertsOperator
 from l4m.operators.catalog import LocalCatalogOperator
@@ -60,8 +68,14 @@ def definition_files(folder: str | os.PathLike) -> list[Path]:
 
 
 def results_asset(spec: DetectorSpec) -> Asset:
-    """The Asset (Dataset on Airflow 2) updated whenever an interval's results are written."""
-    return Asset(f"{resolve(spec).results}/anomalyResults")
+    """The Asset (Dataset on Airflow 2) updated whenever an interval's results are written.
+
+    Airflow 2 takes only ASCII Dataset URIs: there, other characters are percent-encoded.
+    """
+    uri = f"{resolve(spec).results}/anomalyResults"
+    if not AIRFLOW_V3:
+        uri = "".join(c if c.isascii() else quote(c) for c in uri)
+    return Asset(uri)
 
 
 def _aws_args(spec: DetectorSpec, region: str | None = None) -> dict:
@@ -171,12 +185,20 @@ def load_definitions(default_folder: str | os.PathLike) -> tuple[list, list[str]
     loaded, errors = [], []
     for path in definition_files(folder):
         try:
-            loaded.append((path, parse_spec_json(path.read_text(encoding="utf-8"),
-                                                 source=str(path))))
-        except (SpecError, OSError) as exc:
-            errors.append(f"{path}: {exc}")
+            spec = parse_spec_json(path.read_text(encoding="utf-8"), source=str(path))
         except UnicodeDecodeError as exc:
             errors.append(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})")
+            continue
+        except (SpecError, OSError) as exc:
+            errors.append(f"{path}: {exc}")
+            continue
+        try:
+            results_asset(spec)      # Airflow checks Asset URIs further than the definition
+        except ValueError as exc:
+            errors.append(f"{path}: Storage.ResultsPath: Airflow refuses "
+                          f"{resolve(spec).results}/anomalyResults as an Asset URI: {exc}")
+            continue
+        loaded.append((path, spec))
     by_name: dict[str, list[Path]] = {}
     for path, spec in loaded:
         by_name.setdefault(spec.name, []).append(path)

@@ -48,6 +48,8 @@ def _url(value: object, path: str, schemes: tuple[str, ...] = _URL_SCHEMES) -> s
     text = check_string(value, path, 1024)
     if not text.startswith(schemes) or not text.split("://", 1)[1].strip("/"):
         raise SpecError(path, f"must be a {' or '.join(schemes)} URL with a path (got {text!r})")
+    if text.startswith("s3://") and text[len("s3://"):].startswith("/"):
+        raise SpecError(path, f"must name a bucket: s3://bucket/prefix (got {text!r})")
     if "{{" in text:
         raise SpecError(path, "must not contain {{placeholders}}")
     return text.rstrip("/")

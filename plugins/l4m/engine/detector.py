@@ -99,7 +99,9 @@ class Detector:
                     with_scores: bool = False) -> Iterator[IntervalResult]:
         """:meth:`detect`, one result at a time: a long run need not hold them all.
 
-        The model learns a whole day before that day's first result is yielded.
+        The model learns a whole day before that day's first result is yielded, so a
+        consumer that stops early must discard the detector: its model is ahead of its
+        groups.
         """
         measure_of = self.keys[MEASURE].map(
             {m: i for i, m in enumerate(self.measure_names)}).to_numpy(np.int64)

@@ -138,33 +138,28 @@ def _iso(epoch: int) -> str:
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def _series_head(dimensions: tuple[str, ...], combo: tuple[str, ...]) -> tuple[str, list]:
-    """TimeSeriesId and DimensionList of a combination, built once: a group is described
-    again every interval it grows. Shared between descriptions, which are read-only."""
-    return time_series_id(combo), [{"DimensionName": d, "DimensionValue": str(v)}
-                                   for d, v in zip(dimensions, combo)]
+def _series_id(combo: tuple[str, ...]) -> str:
+    """:func:`time_series_id`, remembered: a group is described again every interval it grows."""
+    return time_series_id(combo)
 
 
 def describe_group(group: dict, dimensions: list[str], related: list[dict]) -> dict:
-    """GetAnomalyGroup response + ListAnomalyGroupTimeSeries response for one group.
-
-    The result shares its DimensionList objects with other descriptions: treat it as
-    read-only (it is written as JSON).
-    """
+    """GetAnomalyGroup response + ListAnomalyGroupTimeSeries response for one group."""
     series = sorted(group["series"].values(), key=lambda s: tuple(map(str, s["combo"])))
     combos = [tuple(s["combo"]) for s in series]
     deviation = [s["deviation"] for s in series]
     timestamps = sorted({e for s in series for e in s["epochs"]})
     position = {e: i for i, e in enumerate(timestamps)}
-    dims = tuple(dimensions)
     time_series = []
     for s, combo in zip(series, combos):
         values: list[float | None] = [None] * len(timestamps)
         for e, v in zip(s["epochs"], s["values"]):
             values[position[e]] = v
-        ts_id, dimension_list = _series_head(dims, combo)
-        time_series.append({"TimeSeriesId": ts_id, "DimensionList": dimension_list,
-                            "MetricValueList": values})
+        time_series.append({
+            "TimeSeriesId": _series_id(combo),
+            "DimensionList": [{"DimensionName": d, "DimensionValue": str(v)}
+                              for d, v in zip(dimensions, combo)],
+            "MetricValueList": values})
     return {
         "AnomalyGroup": {
             "StartTime": _iso(group["start_epoch"]),

@@ -169,9 +169,9 @@ class ScoresWriter:
         for column in SCORE_NUMBERS:
             table[column] = np.concatenate([r.scores[column] for r in parts]) if parts \
                 else np.zeros(0)
-        csv = pd.DataFrame(table).to_csv(index=False, header=self.header,
-                                         float_format="%.10g")
-        self.out.write(csv.encode("utf-8"))
+        text = pd.DataFrame(table).to_csv(index=False, header=self.header,
+                                          float_format="%.10g")
+        self.out.write(text.encode("utf-8"))
         self.header = False
 
 
