@@ -184,13 +184,22 @@ def time_engine(spec, records: pd.DataFrame) -> dict:
 
 
 def replicate(records: pd.DataFrame, dims: list[str], copies: int) -> pd.DataFrame:
-    """``copies`` copies of the records, the last dimension's values renamed per copy."""
+    """``copies`` copies of the records, the last dimension's values renamed per copy.
+
+    The renamed column is built as a categorical from codes (as the reader gives
+    dimensions), never as one string per row: the job's peak memory is then the
+    engine's, not this copy's.
+    """
     last = dims[-1]
-    text = records[last].astype(str)
-    parts = [records.assign(**{last: text + f"~{i:03d}"}) for i in range(copies)]
-    out = pd.concat(parts, ignore_index=True)
-    out[last] = out[last].astype("category")      # as the reader gives dimensions
-    return out
+    column = records[last].astype("category")
+    names = [str(c) for c in column.cat.categories]
+    codes = column.cat.codes.to_numpy().astype(np.int64)
+    shifted = np.concatenate([np.where(codes < 0, -1, codes + i * len(names))
+                              for i in range(copies)])
+    out = pd.concat([records.drop(columns=[last])] * copies, ignore_index=True)
+    out[last] = pd.Categorical.from_codes(
+        shifted, categories=[f"{c}~{i:03d}" for i in range(copies) for c in names])
+    return out[list(records.columns)]
 
 
 def engine_job(spec_path: str, input_path: str, target_series: int = 0,
