@@ -98,8 +98,9 @@ def build_matrix(records: pd.DataFrame, *, measures: list[tuple[str, str]], dime
             continue
         v = values[name]
         ok = ~np.isnan(v)
-        count = np.bincount(cell[ok], minlength=size)
-        total = np.bincount(cell[ok], weights=v[ok], minlength=size)
+        cells, v = (cell, v) if ok.all() else (cell[ok], v[ok])   # copies only with gaps
+        count = np.bincount(cells, minlength=size)
+        total = np.bincount(cells, weights=v, minlength=size)
         value = total if agg == "SUM" else total / np.maximum(count, 1)
         grid = np.where(count > 0, value, np.nan).reshape(hi - lo + 1, len(combos))
         out[:, positions[name][present[name]]] = grid[:, present[name]]
@@ -124,7 +125,11 @@ def _combinations(records: pd.DataFrame, dimensions: list[str]) -> tuple[np.ndar
         codes = text_codes[codes]              # values with the same text are one value
         per_dim.append((codes, text))
         combined, _ = pd.factorize(combined * len(text) + codes)
-    first = np.unique(combined, return_index=True)[1]
+    # factorize numbers codes in order of first appearance: a code appears first where
+    # it exceeds every code before it (one pass, where np.unique would sort the records)
+    running = np.maximum.accumulate(combined)
+    first = np.flatnonzero(np.concatenate([[True], combined[1:] > running[:-1]])) \
+        if len(combined) else np.zeros(0, np.int64)
     combos = pd.DataFrame({dim: np.asarray(text, dtype=object)[codes[first]]
                            for dim, (codes, text) in zip(dimensions, per_dim)})
     return combined.astype(np.int64), combos
