@@ -243,6 +243,27 @@ def test_core_modules_do_not_import_airflow(module):
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_sum_and_avg_per_interval_and_combination_with_gaps():
+    """SUM adds and AVG averages the values of one interval and combination; a value
+    that is missing is left out of both, and an interval or combination without any
+    value is NaN, never 0."""
+    from l4m.engine.matrix import build_matrix
+
+    stamps = pd.to_datetime(["2021-01-01 00:10", "2021-01-01 00:50", "2021-01-01 00:30",
+                             "2021-01-01 02:00", "2021-01-01 02:40"], utc=True)
+    frame = pd.DataFrame({"timestamp": stamps, "shop": ["a", "a", "b", "a", "b"],
+                          "sales": [1.0, 3.0, np.nan, 6.0, 5.0],
+                          "price": [2.0, 4.0, 7.0, np.nan, 9.0]})
+    m = build_matrix(frame, measures=[("sales", "SUM"), ("price", "AVG")],
+                     dimensions=["shop"], calendar=Calendar(3600))
+    keys = [tuple(k) for k in m.keys.itertuples(index=False)]
+    assert keys == [("sales", "a"), ("sales", "b"), ("price", "a"), ("price", "b")]
+    np.testing.assert_array_equal(m.numbers - m.numbers[0], [0, 1, 2])
+    np.testing.assert_array_equal(m.values, [[4.0, np.nan, 3.0, 7.0],
+                                             [np.nan] * 4,
+                                             [6.0, 5.0, np.nan, 9.0]])
+
+
 def test_aggregation_keys_dimension_values_by_their_text():
     """Values with the same text are one metric (1 and "1"), a missing value is "nan",
     and categorical columns (as the reader gives) aggregate like plain ones, whatever

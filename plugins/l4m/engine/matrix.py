@@ -89,7 +89,11 @@ def build_matrix(records: pd.DataFrame, *, measures: list[tuple[str, str]], dime
     keys = _extend_keys(keys, seen, dimensions, [m for m, _ in measures])
     if max_series is not None and len(keys) > max_series:
         raise TooManySeries(len(keys), max_series)
-    cell = (numbers - lo) * len(combos) + combo_code
+    cell = numbers - lo                        # in place from here: records-long arrays
+    del numbers                                # are the peak of a large aggregation
+    cell *= len(combos)
+    cell += combo_code
+    del combo_code
     size = (hi - lo + 1) * len(combos)
     out = np.full((hi - lo + 1, len(keys)), np.nan)
     positions = _key_positions(keys, combos, dimensions)
@@ -100,9 +104,12 @@ def build_matrix(records: pd.DataFrame, *, measures: list[tuple[str, str]], dime
         ok = ~np.isnan(v)
         cells, v = (cell, v) if ok.all() else (cell[ok], v[ok])   # copies only with gaps
         count = np.bincount(cells, minlength=size)
-        total = np.bincount(cells, weights=v, minlength=size)
-        value = total if agg == "SUM" else total / np.maximum(count, 1)
-        grid = np.where(count > 0, value, np.nan).reshape(hi - lo + 1, len(combos))
+        value = np.bincount(cells, weights=v, minlength=size)   # the SUM, then in place:
+        if agg != "SUM":
+            value /= np.maximum(count, 1)
+        value[count == 0] = np.nan
+        del count
+        grid = value.reshape(hi - lo + 1, len(combos))
         out[:, positions[name][present[name]]] = grid[:, present[name]]
     return MetricMatrix(np.arange(lo, hi + 1, dtype=np.int64), out, keys)
 
@@ -125,7 +132,7 @@ def _combinations(records: pd.DataFrame, dimensions: list[str]) -> tuple[np.ndar
         codes = text_codes[codes]              # values with the same text are one value
         per_dim.append((codes, text))
         combined, _ = pd.factorize(combined * len(text) + codes)
-    # factorize numbers codes in order of first appearance: a code appears first where
+    # pd.factorize numbers values in order of first appearance: a code appears first where
     # it exceeds every code before it (one pass, where np.unique would sort the records)
     running = np.maximum.accumulate(combined)
     first = np.flatnonzero(np.concatenate([[True], combined[1:] > running[:-1]])) \
