@@ -15,8 +15,8 @@ process intervals oldest first.
 Parsing reads only the definition files of the folder: no storage, network or
 database access, no heavy imports (operators import their libraries in ``execute``).
 
-A definition that cannot be used (invalid, unreadable, or naming the same detector as
-another file) gets no DAGs, and the other detectors keep theirs: one DAG file cannot
+A definition that cannot be used (invalid, unreadable, with a results path Airflow
+refuses as an Asset URI, or naming the same detector as another file) gets no DAGs, and the other detectors keep theirs: one DAG file cannot
 report an import error and still define DAGs, so :func:`build_dags` skips it and
 :func:`raise_definition_errors`, called from a second DAG file, turns every such
 problem into that file's import error (shown in the UI, failing DagBag checks).

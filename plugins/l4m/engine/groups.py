@@ -26,6 +26,7 @@ GROUP_NAMESPACE = uuid.UUID("5b0c3e1e-4f6e-4f43-9a55-6c4d6d0d4c11")
 PERSISTENCE = 0.5
 
 
+@functools.lru_cache(maxsize=1 << 16)   # a group is described again every interval it grows
 def time_series_id(dimension_values: tuple[str, ...]) -> str:
     """Stable hex id of a dimension combination (shared by all its measures)."""
     return hashlib.sha1("\x1f".join(dimension_values).encode("utf-8", "surrogatepass")).hexdigest()
@@ -137,12 +138,6 @@ def _iso(epoch: int) -> str:
     return iso_utc(epoch)
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def _series_id(combo: tuple[str, ...]) -> str:
-    """:func:`time_series_id`, remembered: a group is described again every interval it grows."""
-    return time_series_id(combo)
-
-
 def describe_group(group: dict, dimensions: list[str], related: list[dict]) -> dict:
     """GetAnomalyGroup response + ListAnomalyGroupTimeSeries response for one group."""
     series = sorted(group["series"].values(), key=lambda s: tuple(map(str, s["combo"])))
@@ -156,7 +151,7 @@ def describe_group(group: dict, dimensions: list[str], related: list[dict]) -> d
         for e, v in zip(s["epochs"], s["values"]):
             values[position[e]] = v
         time_series.append({
-            "TimeSeriesId": _series_id(combo),
+            "TimeSeriesId": time_series_id(combo),
             "DimensionList": [{"DimensionName": d, "DimensionValue": str(v)}
                               for d, v in zip(dimensions, combo)],
             "MetricValueList": values})

@@ -139,7 +139,7 @@ def _combinations(records: pd.DataFrame, dimensions: list[str]) -> tuple[np.ndar
         if len(combined) else np.zeros(0, np.int64)
     combos = pd.DataFrame({dim: np.asarray(text, dtype=object)[codes[first]]
                            for dim, (codes, text) in zip(dimensions, per_dim)})
-    return combined.astype(np.int64), combos
+    return combined.astype(np.int64, copy=False), combos
 
 
 def _extend_keys(keys: pd.DataFrame, seen: pd.DataFrame, dimensions: list[str],
