@@ -235,6 +235,18 @@ def test_blocks_never_cross_a_day():
         assert len(set(cal.day_number(numbers[sl]))) == 1
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_zero_nan_is_nan_to_num(dtype):
+    from l4m.engine.arrays import zero_nan
+
+    a = np.array([[np.nan, 1.5, -np.inf], [np.inf, -0.0, 3e38]], dtype=dtype)
+    before = a.copy()
+    got = zero_nan(a)
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got, np.nan_to_num(a, nan=0.0))
+    np.testing.assert_array_equal(a, before)          # the input is left alone
+
+
 @pytest.mark.parametrize("module", ["l4m.engine", "l4m.spec"])
 def test_core_modules_do_not_import_airflow(module):
     code = (f"import sys, {module}; bad = [m for m in sys.modules if m.split('.')[0] in "

@@ -115,9 +115,17 @@ class Detector:
             sev = severity(pooled, breadth, damping, self.params)
             epochs = self.calendar.epoch_seconds(block.numbers).tolist()
             scored = np.isfinite(block.z)
+            n_scored = scored.sum(axis=1).tolist()
+            values = matrix.values[sl]
+            bounds, rows, members = self._block_anomalies(block, values, sev)
             for i, epoch in enumerate(epochs):
-                yield self._interval_result(block, i, epoch, matrix.values[sl][i], sev[i],
-                                            scored[i], with_scores)
+                a, b = bounds[i], bounds[i + 1]
+                scores = _scored(np.flatnonzero(scored[i]), block, i, values[i], sev[i]) \
+                    if with_scores else None
+                yield self._interval_result(int(block.numbers[i]), epoch,
+                                            {k: v[a:b] for k, v in rows.items()},
+                                            _members_by_measure(members[a:b]), scores,
+                                            n_scored[i])
 
     def _dimension_groups(self, measure_of: np.ndarray) -> list[np.ndarray]:
         """Per dimension, a code per metric for its (measure, dimension value) pair."""
@@ -127,25 +135,30 @@ class Detector:
             out.append(measure_of * (int(values.max()) + 1 if len(values) else 1) + values)
         return out
 
-    def _interval_result(self, block, i, epoch, values, sev, scored,
-                         with_scores) -> IntervalResult:
-        number = int(block.numbers[i])
-        rows = self._rows(np.flatnonzero(sev > 0), block, i, values, sev)
-        members = _members_by_measure(rows) if len(rows["series"]) else {}
-        groups = self._update_groups(number, epoch, members)
-        scores = _scored(np.flatnonzero(scored), block, i, values, sev) if with_scores else None
-        return IntervalResult(
-            number=number, epoch=epoch, rows=rows,
-            contributions=_interval_contributions(members, self.dimensions), groups=groups,
-            dimensions=self.dimensions, scores=scores, metrics_scored=int(scored.sum()))
-
-    def _rows(self, idx, block, i, values, sev) -> dict:
-        """Arrays describing the metrics ``idx`` at block row ``i``."""
+    def _block_anomalies(self, block, values, sev) -> tuple[list[int], dict, list[tuple]]:
+        """The anomalous metrics (severity > 0) of a whole block, interval by interval:
+        where each interval's rows start, the rows' arrays and their group members."""
+        at, idx = np.nonzero(sev > 0)
+        bounds = np.searchsorted(at, np.arange(len(block.numbers) + 1)).tolist()
         columns = self._key_columns()
         combos = list(zip(*(columns[d][idx] for d in self.dimensions))) if self.dimensions \
             else [()] * len(idx)
-        return {**_scored(idx, block, i, values, sev), "measure": columns[MEASURE][idx],
-                "combo": combos, "z": block.z[i, idx]}
+        rows = {"series": idx, "value": values[at, idx], "expected": block.expected[at, idx],
+                "lower": block.lower[at, idx], "upper": block.upper[at, idx],
+                "severity": sev[at, idx], "measure": columns[MEASURE][idx], "combo": combos,
+                "z": block.z[at, idx]}
+        deviation = np.abs(rows["value"] - rows["expected"]).tolist()
+        members = list(zip(rows["measure"].tolist(), idx.tolist(), combos,
+                           rows["value"].tolist(), deviation, rows["severity"].tolist()))
+        return bounds, rows, members
+
+    def _interval_result(self, number, epoch, rows, members, scores,
+                         metrics_scored) -> IntervalResult:
+        return IntervalResult(
+            number=number, epoch=epoch, rows=rows,
+            contributions=_interval_contributions(members, self.dimensions),
+            groups=self._update_groups(number, epoch, members),
+            dimensions=self.dimensions, scores=scores, metrics_scored=metrics_scored)
 
     def _key_columns(self) -> dict[str, np.ndarray]:
         """The key table as string arrays, rebuilt only when metrics were added."""
@@ -177,12 +190,10 @@ def _scored(idx, block, i, values, sev) -> dict:
             "lower": block.lower[i, idx], "upper": block.upper[i, idx], "severity": sev[idx]}
 
 
-def _members_by_measure(rows: dict) -> dict[str, list[tuple]]:
+def _members_by_measure(members: list[tuple]) -> dict[str, list[tuple]]:
     """Per measure, (series, combo, value, |deviation|, severity) of each anomalous metric."""
-    deviation = np.abs(rows["value"] - rows["expected"]).tolist()
     out: dict[str, list[tuple]] = {}
-    for measure, *member in zip(rows["measure"].tolist(), rows["series"].tolist(), rows["combo"],
-                                rows["value"].tolist(), deviation, rows["severity"].tolist()):
+    for measure, *member in members:
         out.setdefault(measure, []).append(tuple(member))
     return out
 

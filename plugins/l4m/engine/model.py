@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .arrays import zero_nan
 from .calendar import Calendar
 from .params import ModelParams
 
@@ -228,8 +229,12 @@ def _level(state: ModelState, numbers: np.ndarray, resid_seasonal: np.ndarray) -
     else:
         stale = (prev_numbers > state.last_interval) | (prev_numbers <= state.last_interval - lw)
         prev[:, stale] = np.nan                      # a gap: nothing was seen there
-    stacked = np.nan_to_num(np.concatenate([prev, resid_seasonal], axis=1), nan=0.0)
-    windows = np.lib.stride_tricks.sliding_window_view(stacked, lw, axis=1)[:, : len(numbers)]
+    stacked = zero_nan(np.concatenate([prev, resid_seasonal], axis=1))
+    # The (metrics, intervals, 12) windows as a strided view: sliding_window_view's
+    # argument checks cost more than the whole view on a small block.
+    rows, step = stacked.strides
+    windows = np.ndarray((stacked.shape[0], len(numbers), lw), stacked.dtype, stacked, 0,
+                         (rows, step, step))
     ordered = np.sort(windows, axis=-1)
     return 0.5 * (ordered[..., lw // 2 - 1] + ordered[..., lw // 2])
 
@@ -251,7 +256,7 @@ def _learn(state, numbers, kc, qc, y, base, week, level, resid, sigma, observed)
     """Update profile, weekly correction and scales from one block (dense, per slot)."""
     cal, prm = state.calendar, state.params
     clip = np.where(np.isnan(sigma), np.inf, prm.clip_sigmas * sigma)   # no scale yet: no clip
-    clipped = np.clip(np.nan_to_num(resid, nan=0.0), -clip, clip)
+    clipped = np.clip(zero_nan(resid), -clip, clip)
     dev = level + clipped                         # how far y sits from base + week
     base_n = state.base_n[:, kc]
     first = observed & (base_n == 0)
@@ -280,6 +285,8 @@ def _learn(state, numbers, kc, qc, y, base, week, level, resid, sigma, observed)
         state.week[:, qc] = week + np.where(seasoned, wrate * (dev - step), 0.0)
         state.week_n[:, qc] = np.minimum(week_n + seasoned, COUNTER_CAP)
         by_day = state.week.reshape(state.n_series, cal.per_week // cal.per_day, cal.per_day)
-        mean = by_day[:, :, kc].mean(axis=1)
+        # by_day[:, :, kc].mean(axis=1), exactly as numpy computes it, without its overhead
+        mean = np.true_divide(np.add.reduce(by_day[:, :, kc], axis=1), np.intp(by_day.shape[1]),
+                              casting="unsafe", dtype=np.float32)
         by_day[:, :, kc] -= mean[:, None, :]
         state.base[:, kc] += mean

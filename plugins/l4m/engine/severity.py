@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .arrays import zero_nan
 from .params import ModelParams
 
 
@@ -20,17 +21,18 @@ def breadth_factor(z: np.ndarray, measure_of: np.ndarray, n_measures: int,
     downwards, less three binomial standard deviations, and it raises only the metrics
     that move with the majority, so 100,000 quiet metrics do not lend each other severity.
     """
-    zz = np.nan_to_num(z)
-    up, down = zz > prm.z_threshold, zz < -prm.z_threshold
-    out = np.ones_like(zz)
-    for m in range(n_measures):
-        cols = measure_of == m
-        kp, km = up[:, cols].sum(axis=1), down[:, cols].sum(axis=1)
-        excess = np.maximum(np.abs(kp - km) - 3 * np.sqrt(kp + km) - 1, 0)
-        boost = 1.0 + prm.breadth_gain * np.log2(1.0 + excess)
-        with_majority = np.sign(zz[:, cols]) == np.sign(kp - km)[:, None]
-        out[:, cols] = np.where(with_majority, boost[:, None], 1.0)
-    return out
+    zz = zero_nan(z)
+    rows = zz.shape[0]
+    # Counts per (interval, measure) in one bincount each: row i's cells shifted by i * n.
+    cells = (measure_of[None, :] + n_measures * np.arange(rows)[:, None]).ravel()
+    size = rows * n_measures
+    kp = np.bincount(cells, weights=(zz > prm.z_threshold).ravel(), minlength=size)
+    km = np.bincount(cells, weights=(zz < -prm.z_threshold).ravel(), minlength=size)
+    kp, km = kp.reshape(rows, n_measures), km.reshape(rows, n_measures)
+    excess = np.maximum(np.abs(kp - km) - 3 * np.sqrt(kp + km) - 1, 0)
+    boost = 1.0 + prm.breadth_gain * np.log2(1.0 + excess)
+    with_majority = np.sign(zz) == np.sign(kp - km)[:, measure_of]
+    return np.where(with_majority, boost[:, measure_of], 1.0)
 
 
 def coherent_z(z: np.ndarray, groups: list[np.ndarray], prm: ModelParams) -> np.ndarray:
@@ -43,10 +45,11 @@ def coherent_z(z: np.ndarray, groups: list[np.ndarray], prm: ModelParams) -> np.
     itself (|z| ≥ ``coherence_min_z``) in the same direction. Clipping stops a single
     extreme metric from lending its surprise to its neighbours.
     """
-    out = np.abs(np.nan_to_num(z))
+    zz = zero_nan(z)
+    out = np.abs(zz)
     if not groups:
         return out
-    zc = np.clip(np.nan_to_num(z), -prm.coherence_clip, prm.coherence_clip)
+    zc = np.clip(zz, -prm.coherence_clip, prm.coherence_clip)
     present = np.isfinite(z)
     own_ok = out >= prm.coherence_min_z
     rows = z.shape[0]
@@ -77,7 +80,7 @@ def feedback_damping(z: np.ndarray, fb_level: np.ndarray, fb_sign: np.ndarray,
 
     Alike = same direction and at most 1.5x the |z| of the marked deviation.
     """
-    zz = np.nan_to_num(z)
+    zz = zero_nan(z)
     alike = (fb_sign != 0) & (np.sign(zz) == fb_sign) & (np.abs(zz) <= 1.5 * fb_level)
     return np.where(alike, prm.feedback_damping, 1.0)
 
