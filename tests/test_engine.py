@@ -235,6 +235,21 @@ def test_blocks_never_cross_a_day():
         assert len(set(cal.day_number(numbers[sl]))) == 1
 
 
+def test_contribution_shares_rank_values_and_sum_to_100():
+    from l4m.engine.groups import contribution_shares
+
+    dims = ["platform", "marketplace"]
+    assert contribution_shares(dims, [("web", "it")], [0.0]) == [
+        ("platform", [("web", 100.0)]), ("marketplace", [("it", 100.0)])]
+    combos = [("web", "fr"), ("app", "it"), ("web", "it"), ("app", "de")]
+    shares = dict(contribution_shares(dims, combos, [1.0, 3.0, 2.0, 2.0]))
+    assert shares["platform"] == [("app", 62.5), ("web", 37.5)]
+    assert shares["marketplace"] == [("it", 62.5), ("de", 25.0), ("fr", 12.5)]
+    # no deviation at all: equal weights; equal shares keep the order values were first seen
+    tied = dict(contribution_shares(dims, combos, [0, 0, 0, 0]))
+    assert tied["marketplace"] == [("it", 50.0), ("fr", 25.0), ("de", 25.0)]
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_zero_nan_is_nan_to_num(dtype):
     from l4m.engine.arrays import zero_nan

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 import uuid
 from collections import defaultdict
+from operator import itemgetter
 
 from ..intervals import iso_utc
 
@@ -44,12 +46,14 @@ def contribution_shares(dimensions: list[str], combos: list[tuple],
     if not sum(weights) > 0:
         weights = [1.0] * len(combos)
     total = sum(weights)
+    if len(combos) == 1 and math.isfinite(total):      # the common case: one metric, 100 %
+        return [(name, [(combos[0][i], 100.0)]) for i, name in enumerate(dimensions)]
     out = []
     for i, name in enumerate(dimensions):
         shares: dict[str, float] = defaultdict(float)
         for combo, w in zip(combos, weights):
             shares[combo[i]] += w
-        ranked = sorted(shares.items(), key=lambda kv: -kv[1])
+        ranked = sorted(shares.items(), key=itemgetter(1), reverse=True)   # stable: ties keep order
         out.append((name, [(v, round(100.0 * w / total, 2)) for v, w in ranked]))
     return out
 
@@ -109,6 +113,8 @@ class GroupTracker:
 def _dominant(combos: list, deviation: list) -> list[list]:
     """[dimension index, value] of each dimension value holding ≥ PERSISTENCE of the
     deviation (equal weights when every deviation is zero)."""
+    if len(combos) == 1:                              # one metric holds all of it
+        return [[i, str(v)] for i, v in enumerate(combos[0])]
     weights = [float(d) for d in deviation]
     if not sum(weights) > 0:
         weights = [1.0] * len(combos)
