@@ -78,25 +78,38 @@ def test_bad_definition_is_an_import_error_and_the_others_keep_their_dags(monkey
     doc["MetricSet"]["Offset"] = -1
     (tmp_path / "bad.json").write_text(json.dumps(doc))
     (tmp_path / "binary.json").write_bytes(b"\xff\xfe{")
+    (tmp_path / "cut.json").write_text('{"AnomalyDetectorName": ')
+    doc["AnomalyDetectorName"] = "no_source"
+    doc["MetricSet"]["Offset"] = 0
+    del doc["MetricSet"]["MetricSource"]
+    (tmp_path / "no_source.json").write_text(json.dumps(doc))
     monkeypatch.setenv("L4M_DETECTORS_DIR", str(tmp_path))
     bag = dag_bag(str(DAGS))
     assert sorted(bag.dag_ids) == ["l4m_shop_a_detect", "l4m_shop_a_setup"]
     errors = _import_errors_by_file(bag)
     assert list(errors) == ["l4m_definition_errors.py"]
-    lines = errors["l4m_definition_errors.py"].strip().splitlines()
-    assert f"{tmp_path / 'bad.json'}: MetricSet.Offset: must be between 0" in lines[-2]
-    assert lines[-1].startswith(f"{tmp_path / 'binary.json'}: not UTF-8 text")
+    lines = errors["l4m_definition_errors.py"].strip().splitlines()[-5:]
+    assert lines[0].endswith("4 detector definition(s) got no DAGs:")
+    assert f"{tmp_path / 'bad.json'}: MetricSet.Offset: must be between 0" in lines[1]
+    assert lines[2].startswith(f"{tmp_path / 'binary.json'}: not UTF-8 text")
+    assert lines[3] == f"{tmp_path / 'cut.json'}: invalid JSON at line 1, column 25: " \
+                       "Expecting value"                   # the path is named once
+    assert lines[4].startswith(f"{tmp_path / 'no_source.json'}: MetricSet.MetricSource."
+                               "S3SourceConfig.TemplatedPathList: required for the DAGs")
 
 
-def test_definitions_naming_one_detector_get_no_dags_and_an_error_naming_both(
+def test_definitions_naming_one_detector_get_no_dags_and_an_error_each(
         monkeypatch, tmp_path):
     _definitions(tmp_path, first="shop", second="shop", third="shop_c")
     monkeypatch.setenv("L4M_DETECTORS_DIR", str(tmp_path))
     bag = dag_bag(str(DAGS))
     assert sorted(bag.dag_ids) == ["l4m_shop_c_detect", "l4m_shop_c_setup"]
     [error] = _import_errors_by_file(bag).values()
-    assert f"{tmp_path / 'first.json'}, {tmp_path / 'second.json'}: AnomalyDetectorName: " \
-           "'shop' is named by each of these files" in error
+    assert "2 detector definition(s) got no DAGs" in error      # one line per file
+    assert f"{tmp_path / 'first.json'}: AnomalyDetectorName: 'shop' is also the name in " \
+           f"{tmp_path / 'second.json'}; give each detector its own name" in error
+    assert f"{tmp_path / 'second.json'}: AnomalyDetectorName: 'shop' is also the name in " \
+           f"{tmp_path / 'first.json'}" in error
 
 
 def test_results_outside_ascii_still_give_both_dags(monkeypatch, tmp_path):

@@ -2,6 +2,7 @@
 feedback, and byte-identity with ``l4m replay`` over the same intervals."""
 from __future__ import annotations
 
+import datetime as dt
 import filecmp
 import json
 import shutil
@@ -10,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from l4m import runner
-from l4m.hooks.detector import DetectorError, DetectorHook
+from l4m.hooks.detector import DetectorError, DetectorHook, IntervalNotDetectable
 from l4m.io.reader import read_records
 from l4m.synth import write_dataset
 
@@ -157,10 +158,27 @@ def test_versions_are_added_per_interval(dataset, tmp_path):
     hook.detect_interval(LIVE_START + pd.Timedelta(hours=1))
     versions = sorted(p.name for p in (tmp_path / "state" / "versions").iterdir())
     assert versions == ["20210114_230000", "20210115_000000", "20210115_010000"]
-    with pytest.raises(DetectorError, match="state already covers 20210115_010000"):
-        hook.detect_interval(LIVE_START - pd.Timedelta(hours=5))   # before the history's end
-    with pytest.raises(DetectorError, match="learned in the history"):
-        hook.detect_interval(LIVE_START - pd.Timedelta(hours=1))   # the history's last
+    for before in (5, 1):                                 # the history's last interval too
+        with pytest.raises(IntervalNotDetectable, match=r"20210114_\d{6} starts before "
+                           r"Schedule.StartDate \(2021-01-15T00:00:00Z\)"):
+            hook.detect_interval(LIVE_START - pd.Timedelta(hours=before))
+    hook.detect_interval(LIVE_START + pd.Timedelta(hours=3))
+    with pytest.raises(IntervalNotDetectable, match="state already covers 20210115_030000"):
+        hook.detect_interval(LIVE_START + pd.Timedelta(hours=2))   # older than the newest
+
+
+def test_without_a_start_date_the_history_is_not_detected_again(dataset, tmp_path):
+    make_hook(dataset, tmp_path)
+    definition = tmp_path / "definition.json"
+    doc = json.loads(definition.read_text())
+    del doc["Schedule"]
+    definition.write_text(json.dumps(doc))
+    hook = DetectorHook.from_file(str(definition))
+    hook.create_detector()
+    hook.activate_detector()                     # learns the whole history
+    [last] = sorted(p.name for p in (tmp_path / "state" / "versions").iterdir())
+    with pytest.raises(IntervalNotDetectable, match=f"interval {last} was learned in the history"):
+        hook.detect_interval(pd.Timestamp(dt.datetime.strptime(last, "%Y%m%d_%H%M%S"), tz="UTC"))
 
 
 def test_missing_interval_data_is_a_gap(dataset, tmp_path):
@@ -229,3 +247,19 @@ def test_bad_rows_of_an_interval_are_quarantined_by_file_row_and_field(dataset, 
     assert len(quarantine) == 2
     quality = hook.get_data_quality_metrics(LIVE_START)["DataQualityMetricList"]
     assert quality, "the interval's data quality metrics are recorded"
+
+
+def test_detect_operator_fails_at_once_on_an_interval_it_cannot_detect(dataset, tmp_path):
+    from l4m.compat import AirflowFailException
+    from l4m.operators.detector import DetectAnomaliesOperator
+
+    hook = make_hook(dataset, tmp_path)
+    hook.create_detector()
+    hook.activate_detector()
+    op = DetectAnomaliesOperator(task_id="detect_anomalies",
+                                 definition=str(tmp_path / "definition.json"),
+                                 interval_start="2021-01-14T23:00:00Z")
+    ti = type("TI", (), {"dag_id": "l4m_ecommerce_detect", "run_id": "manual",
+                         "task_id": "detect_anomalies", "try_number": 1})()
+    with pytest.raises(AirflowFailException, match="before Schedule.StartDate"):
+        op.execute({"ti": ti})           # no retry: the same interval would fail again

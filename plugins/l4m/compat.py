@@ -41,9 +41,19 @@ else:  # Airflow 2.11
 
 if _MAJOR_MINOR >= (3, 2):
     from airflow.sdk import BaseHook, DeltaDataIntervalTimetable, TriggerRule
-    from airflow.sdk.exceptions import AirflowException, AirflowSkipException, TaskDeferred
+    from airflow.sdk.exceptions import (
+        AirflowException,
+        AirflowFailException,
+        AirflowSkipException,
+        TaskDeferred,
+    )
 else:  # Airflow 2.11 to 3.1
-    from airflow.exceptions import AirflowException, AirflowSkipException, TaskDeferred
+    from airflow.exceptions import (
+        AirflowException,
+        AirflowFailException,
+        AirflowSkipException,
+        TaskDeferred,
+    )
     from airflow.hooks.base import BaseHook
     from airflow.timetables.interval import DeltaDataIntervalTimetable
     from airflow.utils.trigger_rule import TriggerRule
@@ -79,6 +89,7 @@ __all__ = [
     "AIRFLOW_VERSION",
     "DAG",
     "AirflowException",
+    "AirflowFailException",
     "AirflowSkipException",
     "Asset",
     "BaseHook",

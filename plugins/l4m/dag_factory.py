@@ -190,7 +190,12 @@ def load_definitions(default_folder: str | os.PathLike) -> tuple[list, list[str]
             errors.append(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})")
             continue
         except (SpecError, OSError) as exc:
-            errors.append(f"{path}: {exc}")
+            errors.append(_naming(path, exc))
+            continue
+        if not spec.templated_paths:
+            errors.append(f"{path}: MetricSet.MetricSource.S3SourceConfig.TemplatedPathList: "
+                          "required for the DAGs (the detect DAG reads each interval from it); "
+                          "without it a definition serves `l4m backtest` and `l4m replay` only")
             continue
         try:
             results_asset(spec)      # Airflow checks Asset URIs further than the definition
@@ -204,9 +209,17 @@ def load_definitions(default_folder: str | os.PathLike) -> tuple[list, list[str]
         by_name.setdefault(spec.name, []).append(path)
     shared = {name: paths for name, paths in by_name.items() if len(paths) > 1}
     for name, paths in shared.items():
-        errors.append(f"{', '.join(map(str, paths))}: AnomalyDetectorName: {name!r} is "
-                      "named by each of these files; give each detector its own name")
+        for path in paths:
+            others = ", ".join(str(p) for p in paths if p != path)
+            errors.append(f"{path}: AnomalyDetectorName: {name!r} is also the name in "
+                          f"{others}; give each detector its own name")
     return [(path, spec) for path, spec in loaded if spec.name not in shared], errors
+
+
+def _naming(path: Path, exc: Exception) -> str:
+    """``path: message``, without naming the path twice when the message starts with it."""
+    text = str(exc)
+    return text if text.startswith(f"{path}: ") else f"{path}: {text}"
 
 
 def build_dags(default_folder: str | os.PathLike) -> dict[str, DAG]:

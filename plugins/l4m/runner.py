@@ -109,6 +109,9 @@ def backtest(spec: DetectorSpec, data: ReadResult, out_dir: Path, *, sensitivity
     present = matrix.numbers[~np.all(np.isnan(matrix.values), axis=1)]
     if len(present) < 2:
         raise ValueError("backtest needs data in at least two intervals")
+    # int(n * 0.7) in floating point, exactly as the shared scorer's --from-pct 0.7 finds
+    # the first scored interval (720 intervals: 503.99... -> 503 learned), so the detected
+    # and the scored stretches start at the same interval.
     split = int(np.searchsorted(matrix.numbers, present[int(len(present) * BACKTEST_TRAIN_SHARE)]))
     detector.learn(matrix.rows(slice(0, split)))
     results = detector.detect_each(matrix.rows(slice(split, None)),

@@ -61,6 +61,10 @@ class DetectorError(ValueError):
     """A verb that cannot be carried out in the detector's current state."""
 
 
+class IntervalNotDetectable(DetectorError):
+    """An interval that this detector will never detect, however often it is retried."""
+
+
 def _now() -> str:
     return iso_utc(dt.datetime.now(dt.timezone.utc))
 
@@ -269,6 +273,12 @@ class DetectorHook(BaseHook):
         epoch = utc_epoch(interval_start)
         number = int(detector.calendar.interval_number(epoch))
         epoch = int(detector.calendar.epoch_seconds(number))
+        start = self.spec.pipeline.start_date
+        if start is not None and epoch < start.timestamp():
+            raise IntervalNotDetectable(
+                f"interval {interval_stamp(epoch)} starts before Schedule.StartDate "
+                f"({iso_utc(start)}): intervals before it are learned from the history at "
+                "activation, detection starts there")
         versions = self._versions()
         done = self._detected(epoch, versions)
         if done is not None:
@@ -309,13 +319,14 @@ class DetectorHook(BaseHook):
         if key in versions:
             marker = self.interval_marker(epoch)
             if marker is None:
-                raise DetectorError(f"interval {key} was learned in the history, not detected")
+                raise IntervalNotDetectable(
+                    f"interval {key} was learned in the history, not detected")
             return marker
         if versions and versions[-1] > key:
             marker = self.interval_marker(epoch)
             if marker is not None:
                 return marker
-            raise DetectorError(
+            raise IntervalNotDetectable(
                 f"detector {self.spec.name}: its state already covers {versions[-1]}, after "
                 f"interval {key}; an older interval cannot be inserted into the model "
                 "afterwards (intervals run oldest first: depends_on_past, max_active_runs=1)")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from l4m.compat import AirflowSkipException, BaseOperator, Context
+from l4m.compat import AirflowFailException, AirflowSkipException, BaseOperator, Context
 
 TRUE_WORDS = ("1", "true", "yes", "on")
 
@@ -128,7 +128,13 @@ class DetectAnomaliesOperator(_DetectorOperator):
         self.sensitivity = sensitivity
 
     def execute(self, context: Context) -> dict:
-        marker = self.hook(context).detect_interval(self.interval_start, sensitivity=self.sensitivity)
+        from l4m.hooks.detector import IntervalNotDetectable
+
+        try:
+            marker = self.hook(context).detect_interval(self.interval_start,
+                                                        sensitivity=self.sensitivity)
+        except IntervalNotDetectable as exc:       # retrying cannot help: fail at once
+            raise AirflowFailException(str(exc)) from exc
         self.log.info("Interval %s: %s anomalies, %s groups", marker["IntervalStart"],
                       marker["Anomalies"], marker["AnomalyGroups"])
         return marker
