@@ -169,6 +169,17 @@ def test_missing_data_at_the_deadline_is_recorded_and_succeeds(root, definition,
         "Deadline": "2021-03-01T01:35:00Z", "Paths": [path]}
 
 
+def test_missing_data_before_the_start_date_is_not_recorded(root, clock):
+    definition = write_definition(root)
+    document = json.loads(Path(definition).read_text())
+    document["Schedule"]["StartDate"] = "2021-03-01T01:00:00Z"     # after START
+    Path(definition).write_text(json.dumps(document))
+    clock(DEADLINE)
+    result = data_sensor(definition).execute({})
+    assert (result["status"], result["record"]) == ("missing", None)
+    assert not (root / "results" / "missingData").exists()
+
+
 def test_deadline_defaults_to_one_interval(root, clock):
     definition = write_definition(root)
     document = json.loads(Path(definition).read_text())

@@ -120,8 +120,8 @@ class IntervalDataSensor(_IntervalSensor):
     ``<results>/missingData/<yyyyMMdd_HHmmss>_missingData.json`` and succeeds with status
     ``missing``, so the detect step still runs the interval as a gap. ``timeout`` is
     raised, if needed, to reach the deadline: the wait ends at the deadline, not before.
-    An interval already detected (a cleared run) is never recorded missing: ``record``
-    is None and nothing fails.
+    An interval already detected (a cleared run) or before ``Schedule.StartDate`` is
+    never recorded missing: ``record`` is None and nothing fails.
 
     XCom: ``{"status": "present", "paths", "interval_start"}`` or ``{"status": "missing",
     "paths", "missing_paths", "deadline", "interval_start", "record"}``.
@@ -174,6 +174,13 @@ class IntervalDataSensor(_IntervalSensor):
         result = {**payload, "interval_start": iso_utc(start)}
         if payload["status"] != "missing":
             return result
+        first = spec.pipeline.start_date
+        if first is not None and start < first:
+            self.log.warning("%s: no data at %s for interval %s, before Schedule.StartDate "
+                             "(%s): not recorded as missing, the detector never detects it",
+                             spec.name, payload["missing_paths"], iso_utc(start),
+                             iso_utc(first))
+            return {**result, "record": None}
         if read_json(marker_url(spec, start), self.aws_conn_id) is not None:
             self.log.warning("%s: no data at %s, but interval %s was already detected: not "
                              "recorded as missing (the detect step reports what changed)",
