@@ -146,10 +146,12 @@ def _iso(epoch: int) -> str:
 
 def describe_group(group: dict, dimensions: list[str], related: list[dict]) -> dict:
     """GetAnomalyGroup response + ListAnomalyGroupTimeSeries response for one group."""
-    series = sorted(group["series"].values(), key=lambda s: tuple(map(str, s["combo"])))
+    # Dimension values are strings (the key table's text), so lists of them sort as the
+    # tuples would, without building a key tuple per series.
+    series = sorted(group["series"].values(), key=itemgetter("combo"))
     combos = [tuple(s["combo"]) for s in series]
     deviation = [s["deviation"] for s in series]
-    timestamps = sorted({e for s in series for e in s["epochs"]})
+    timestamps = sorted(set().union(*(s["epochs"] for s in series)))
     position = {e: i for i, e in enumerate(timestamps)}
     time_series = []
     for s, combo in zip(series, combos):
