@@ -20,11 +20,16 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("synth", help="write the tutorial-shaped ecommerce data with labels")
-    s.add_argument("--out", required=True, type=Path)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--start", type=dt.date.fromisoformat, default=dt.date(2021, 1, 1))
-    s.add_argument("--days", type=int, default=60)
-    s.add_argument("--patterns", choices=["easy", "realistic"], default="easy")
+    s.add_argument("--out", required=True, type=Path,
+                   help="data folder: OUT/ecommerce/{backtest,live}, labels, definition")
+    s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    s.add_argument("--start", type=dt.date.fromisoformat, default=dt.date(2021, 1, 1),
+                   help="first day, YYYY-MM-DD (default 2021-01-01)")
+    s.add_argument("--days", type=int, default=60, help="days of hourly data (default 60)")
+    s.add_argument("--patterns", choices=["easy", "realistic"], default="easy",
+                   help="easy: the L4M tutorial's shapes; realistic: adds weekly cycles, "
+                        "trends, count noise, outages, dimension-wide incidents and missing "
+                        "rows (default easy)")
 
     t = sub.add_parser("tutorial", help="write tutorial data and its detector definition "
                                         "around now, for a live Airflow (docker-compose)")
@@ -36,10 +41,14 @@ def _parser() -> argparse.ArgumentParser:
                    help="days of hourly live files after now (default 7)")
 
     d = sub.add_parser("demo", help="run the Airflow pipeline on tutorial data, score it")
-    d.add_argument("--out", type=Path, default=Path("out/demo"))
-    d.add_argument("--days", type=int, default=21, help="days of data (history + live)")
-    d.add_argument("--hours", type=int, default=48, help="hourly intervals the detect DAG runs")
-    d.add_argument("--patterns", choices=["easy", "realistic"], default="easy")
+    d.add_argument("--out", type=Path, default=Path("out/demo"),
+                   help="output folder (default out/demo)")
+    d.add_argument("--days", type=int, default=21,
+                   help="days of data, history + live (default 21)")
+    d.add_argument("--hours", type=int, default=48,
+                   help="hourly intervals the detect DAG runs (default 48)")
+    d.add_argument("--patterns", choices=["easy", "realistic"], default="easy",
+                   help="data patterns, as for synth (default easy)")
 
     i = sub.add_parser("iam-policy", help="print the least-privilege IAM policy of the "
                                           "Airflow execution role for a definition")
