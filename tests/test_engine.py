@@ -262,7 +262,7 @@ def test_zero_nan_is_nan_to_num(dtype):
     np.testing.assert_array_equal(a, before)          # the input is left alone
 
 
-@pytest.mark.parametrize("module", ["l4m.engine", "l4m.spec"])
+@pytest.mark.parametrize("module", ["l4m.engine", "l4m.spec", "l4m.definitions", "l4m.mwaa"])
 def test_core_modules_do_not_import_airflow(module):
     code = (f"import sys, {module}; bad = [m for m in sys.modules if m.split('.')[0] in "
             "('airflow', 'boto3', 'botocore')]; print(bad); sys.exit(1 if bad else 0)")

@@ -106,6 +106,24 @@ def test_an_invalid_definition_fails_the_build_before_writing(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_definition_the_dag_file_would_refuse_fails_the_build(tmp_path):
+    """The build checks what the DAG file checks: no source paths, a name used twice."""
+    (tmp_path / "detectors").mkdir()
+    for stem in ("first", "second"):
+        (tmp_path / "detectors" / f"{stem}.json").write_text(json.dumps(aws_definition()))
+    no_source = aws_definition()
+    no_source["AnomalyDetectorName"] = "no_source"
+    del no_source["MetricSet"]["MetricSource"]
+    (tmp_path / "detectors" / "third.json").write_text(json.dumps(no_source))
+    with pytest.raises(ValueError, match="3 detector definition") as info:
+        _build(tmp_path / "out", detectors_dir=tmp_path / "detectors")
+    lines = str(info.value).splitlines()[1:]
+    assert [line.split(": ")[1] for line in lines] == [
+        "MetricSet.MetricSource.S3SourceConfig.TemplatedPathList",
+        "AnomalyDetectorName", "AnomalyDetectorName"]
+    assert not (tmp_path / "out").exists()
+
+
 # Loads the DAGs and the plugins as the scheduler does, inside an MWAA venv; prints JSON.
 PROBE = textwrap.dedent("""
     import importlib, importlib.metadata as md, json

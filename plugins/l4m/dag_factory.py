@@ -37,6 +37,7 @@ from l4m.compat import (
     Param,
     TriggerRule,
 )
+from l4m.definitions import definition_files, usable_definitions
 from l4m.locations import resolve
 from l4m.operators.alerts import SendAlertsOperator
 from l4m.operators.catalog import LocalCatalogOperator
@@ -48,7 +49,7 @@ from l4m.operators.detector import (
     DetectAnomaliesOperator,
 )
 from l4m.sensors.storage import AnomalyResultsSensor, DetectorStatusSensor, IntervalDataSensor
-from l4m.spec import DetectorSpec, SpecError, parse_spec_json
+from l4m.spec import DetectorSpec
 
 DETECTORS_ENV = "L4M_DETECTORS_DIR"
 DEFAULT_START = dt.datetime(2025, 10, 1, tzinfo=dt.timezone.utc)  # catch-up is off by default
@@ -59,12 +60,6 @@ log = logging.getLogger(__name__)
 
 class DefinitionErrors(ValueError):
     """Detector definitions that got no DAGs: one line per problem, naming the file."""
-
-
-def definition_files(folder: str | os.PathLike) -> list[Path]:
-    """The ``*.json`` definition files of ``folder``, sorted (none if it does not exist)."""
-    path = Path(folder)
-    return sorted(p for p in path.glob("*.json") if p.is_file()) if path.is_dir() else []
 
 
 def results_asset(spec: DetectorSpec) -> Asset:
@@ -176,50 +171,20 @@ def detect_dag(spec: DetectorSpec, definition: str) -> DAG:
 
 def load_definitions(default_folder: str | os.PathLike) -> tuple[list, list[str]]:
     """([(path, spec)] of the usable definitions, [error line] of the others) in
-    ``$L4M_DETECTORS_DIR``, else ``default_folder``.
-
-    Files naming the same detector are all refused: they would share its DAG ids and
-    state, and picking one of them would be a guess.
-    """
+    ``$L4M_DETECTORS_DIR``, else ``default_folder`` (see
+    :func:`l4m.definitions.usable_definitions`; here also: Airflow must take the results
+    path as an Asset URI)."""
     folder = os.environ.get(DETECTORS_ENV) or default_folder
-    loaded, errors = [], []
-    for path in definition_files(folder):
-        try:
-            spec = parse_spec_json(path.read_text(encoding="utf-8"), source=str(path))
-        except UnicodeDecodeError as exc:
-            errors.append(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})")
-            continue
-        except (SpecError, OSError) as exc:
-            errors.append(_naming(path, exc))
-            continue
-        if not spec.templated_paths:
-            errors.append(f"{path}: MetricSet.MetricSource.S3SourceConfig.TemplatedPathList: "
-                          "required for the DAGs (the detect DAG reads each interval from it); "
-                          "without it a definition serves `l4m backtest` and `l4m replay` only")
-            continue
-        try:
-            results_asset(spec)      # Airflow checks Asset URIs further than the definition
-        except ValueError as exc:
-            errors.append(f"{path}: Storage.ResultsPath: Airflow refuses "
-                          f"{resolve(spec).results}/anomalyResults as an Asset URI: {exc}")
-            continue
-        loaded.append((path, spec))
-    by_name: dict[str, list[Path]] = {}
-    for path, spec in loaded:
-        by_name.setdefault(spec.name, []).append(path)
-    shared = {name: paths for name, paths in by_name.items() if len(paths) > 1}
-    for name, paths in shared.items():
-        for path in paths:
-            others = ", ".join(str(p) for p in paths if p != path)
-            errors.append(f"{path}: AnomalyDetectorName: {name!r} is also the name in "
-                          f"{others}; give each detector its own name")
-    return [(path, spec) for path, spec in loaded if spec.name not in shared], errors
+    return usable_definitions(definition_files(folder), check=_asset_problem)
 
 
-def _naming(path: Path, exc: Exception) -> str:
-    """``path: message``, without naming the path twice when the message starts with it."""
-    text = str(exc)
-    return text if text.startswith(f"{path}: ") else f"{path}: {text}"
+def _asset_problem(path: Path, spec: DetectorSpec) -> str | None:
+    try:
+        results_asset(spec)      # Airflow checks Asset URIs further than the definition
+    except ValueError as exc:
+        return (f"{path}: Storage.ResultsPath: Airflow refuses "
+                f"{resolve(spec).results}/anomalyResults as an Asset URI: {exc}")
+    return None
 
 
 def build_dags(default_folder: str | os.PathLike) -> dict[str, DAG]:

@@ -17,8 +17,9 @@ import zipfile
 from pathlib import Path
 
 import l4m
+from l4m.definitions import definition_files, usable_definitions
 from l4m.locations import resolve
-from l4m.spec import SpecError, parse_spec_json
+from l4m.spec import DetectorSpec
 
 # MWAA's Apache Airflow version -> its Python (MWAA user guide, "Apache Airflow versions").
 TARGETS = {"2.11.0": "3.12", "3.0.6": "3.12"}
@@ -69,9 +70,8 @@ def write_plugins_zip(path: Path, plugins_dir: Path = PLUGINS_DIR) -> None:
             bundle.writestr(info, (plugins_dir / name).read_bytes())
 
 
-def _off_s3(definition: Path) -> list[str]:
+def _off_s3(spec: DetectorSpec) -> list[str]:
     """The input, results and state locations of a definition that are not on S3."""
-    spec = parse_spec_json(definition.read_text(encoding="utf-8"), source=definition.name)
     where = resolve(spec, environ={"AIRFLOW_HOME": MWAA_HOME})
     urls = (*spec.templated_paths, *spec.historical_paths, where.results, where.state)
     return sorted({u for u in urls if not u.startswith("s3://")})
@@ -84,20 +84,23 @@ def build_bundle(out_dir: str | Path, *, airflow_version: str, dags_dir: str | P
     into ``out_dir``, replacing earlier ones.
 
     ``detectors_dir`` replaces the definitions (``dags/detectors/*.json``). Every
-    definition is validated first. Returns a warning for each one that keeps data outside
-    S3: MWAA's workers share no disk.
+    definition is checked first as the DAG file checks it
+    (:func:`l4m.definitions.usable_definitions`): one that would get no DAGs fails the
+    build. Returns a warning for each one that keeps data outside S3: MWAA's workers
+    share no disk.
     """
     requirements = requirements_txt(airflow_version)
     source = Path(dags_dir) / "detectors" if detectors_dir is None else Path(detectors_dir)
-    definitions = sorted(source.glob("*.json"))
+    definitions = definition_files(source)
     if detectors_dir is not None and not definitions:
         raise ValueError(f"no detector definitions (*.json) in {detectors_dir}")
+    usable, errors = usable_definitions(definitions)
+    if errors:
+        raise ValueError(f"{len(errors)} detector definition(s) would get no DAGs:\n"
+                         + "\n".join(errors))
     warnings = []
-    for path in definitions:
-        try:
-            local = _off_s3(path)
-        except SpecError as exc:
-            raise ValueError(f"{path}: {exc}") from None
+    for path, spec in usable:
+        local = _off_s3(spec)
         if local:
             warnings.append(f"{path.name} keeps data outside S3 ({', '.join(local)}), "
                             "which MWAA's workers do not share")
