@@ -186,11 +186,10 @@ def time_engine(spec, records: pd.DataFrame) -> dict:
 
 def cost_probes(spec, records: pd.DataFrame) -> dict:
     """The model's share of detection and the bare day-recursive floor (cost_split.py)."""
-    matrix = runner.new_detector(spec).matrix(records)
-    split = engine_split(matrix)
-    return {"model_detect_s": model_seconds(spec, matrix, split),
-            "bare_recursion_s": minimal_recursion_seconds(
-                matrix.values, runner.new_detector(spec).calendar.per_day)}
+    det = runner.new_detector(spec)
+    matrix = det.matrix(records)
+    return {"model_detect_s": model_seconds(spec, matrix, engine_split(matrix)),
+            "bare_recursion_s": minimal_recursion_seconds(matrix.values, det.calendar.per_day)}
 
 
 def replicate(records: pd.DataFrame, dims: list[str], copies: int) -> pd.DataFrame:

@@ -43,6 +43,11 @@ class PipelineSpec:
     aws: AwsSpec = field(default_factory=AwsSpec)
     max_time_series: int | None = None
 
+    def before_start(self, interval_start: dt.datetime) -> bool:
+        """Whether an interval starts before ``Schedule.StartDate``: the detector learns
+        it from the history at activation and never detects it."""
+        return self.start_date is not None and interval_start < self.start_date
+
 
 def _url(value: object, path: str, schemes: tuple[str, ...] = _URL_SCHEMES) -> str:
     text = check_string(value, path, 1024)

@@ -93,16 +93,15 @@ class GroupTracker:
         group.update(end=number, end_epoch=epoch, last=now, dominant=dominant)
         known = group["series"]
         for key, (_, combo, value, deviation, sev) in zip(now, members):
-            sev = float(sev)
             entry = known.get(key)
             if entry is None:
                 known[key] = {"combo": list(combo), "epochs": [epoch], "values": [float(value)],
-                              "deviation": 0.0 + float(deviation), "severity": max(0.0, sev)}
+                              "deviation": float(deviation), "severity": float(sev)}
                 continue
             entry["epochs"].append(epoch)
             entry["values"].append(float(value))
             entry["deviation"] += float(deviation)
-            entry["severity"] = max(entry["severity"], sev)
+            entry["severity"] = max(entry["severity"], float(sev))
         group["score"] = max([group["score"], *(float(m[4]) for m in members)])
         return group
 

@@ -273,12 +273,11 @@ class DetectorHook(BaseHook):
         epoch = utc_epoch(interval_start)
         number = int(detector.calendar.interval_number(epoch))
         epoch = int(detector.calendar.epoch_seconds(number))
-        start = self.spec.pipeline.start_date
-        if start is not None and epoch < start.timestamp():
+        if self.spec.pipeline.before_start(dt.datetime.fromtimestamp(epoch, dt.timezone.utc)):
             raise IntervalNotDetectable(
                 f"interval {interval_stamp(epoch)} starts before Schedule.StartDate "
-                f"({iso_utc(start)}): intervals before it are learned from the history at "
-                "activation, detection starts there")
+                f"({iso_utc(self.spec.pipeline.start_date)}): intervals before it are learned "
+                "from the history at activation, detection starts there")
         versions = self._versions()
         done = self._detected(epoch, versions)
         if done is not None:

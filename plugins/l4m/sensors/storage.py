@@ -174,12 +174,11 @@ class IntervalDataSensor(_IntervalSensor):
         result = {**payload, "interval_start": iso_utc(start)}
         if payload["status"] != "missing":
             return result
-        first = spec.pipeline.start_date
-        if first is not None and start < first:
+        if spec.pipeline.before_start(start):
             self.log.warning("%s: no data at %s for interval %s, before Schedule.StartDate "
                              "(%s): not recorded as missing, the detector never detects it",
                              spec.name, payload["missing_paths"], iso_utc(start),
-                             iso_utc(first))
+                             iso_utc(spec.pipeline.start_date))
             return {**result, "record": None}
         if read_json(marker_url(spec, start), self.aws_conn_id) is not None:
             self.log.warning("%s: no data at %s, but interval %s was already detected: not "
