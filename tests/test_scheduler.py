@@ -251,6 +251,11 @@ def test_scheduler_runs_three_intervals_with_a_deferred_sensor(tmp_path, root, d
 
     data = Path(paths["/opt/airflow/data"])
     definition = json.loads((data / "detectors" / "ecommerce.json").read_text())
+    # The held-back interval ends at the top of the current hour; with the default
+    # deadline (one interval) a stack started in the hour's last minutes would find it
+    # already past its deadline, record it missing and never defer.
+    definition["Schedule"]["DataDeadlineSeconds"] = 6 * 3600
+    (data / "detectors" / "ecommerce.json").write_text(json.dumps(definition))
     first = dt.datetime.fromisoformat(definition["Schedule"]["StartDate"].replace("Z", "+00:00"))
     starts = [first + dt.timedelta(hours=h) for h in range(3)]
     held_back = live_folder(data, starts[2])
